@@ -1,0 +1,49 @@
+# Entry points. `make run` and `make test` install first when needed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Python 3.10 is required by tfx 1.16 (see DESIGN.md); find it on a fresh machine.
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.10.*/bin/python 2>/dev/null | sort -V | tail -n 1)
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_data
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install run test test-fast bench lint demo-data clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pyproject.toml
+	@if [ -z "$(PYTHON310)" ]; then echo "error: Python 3.10 not found (tried python3.10 and ~/.pyenv/versions/3.10.*); install it, or pass PYTHON310=/path/to/python3.10" >&2; exit 1; fi
+	@echo "installing into $(VENV) with $(PYTHON310) (pinned stack, a few minutes on a fresh machine)"
+	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
+	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check \
+	    -c requirements/lock.txt -r requirements/base.txt -r requirements/dev.txt 2>&1 \
+	    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
+	    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@touch $(STAMP)
+
+demo-data: install
+	@[ -f $(DEMO_DIR)/UCF101_videos.zip ] || $(PY) -m pipeline demo-data --out $(DEMO_DIR)
+
+run: demo-data
+	$(PY) -m pipeline ingest --source $(DEMO_DIR)/UCF101_videos.zip \
+	    --split-lists $(DEMO_DIR)/UCF101TrainTestSplits-RecognitionTask.zip \
+	    --split 1 --output runs/demo/examples
+
+test: install
+	$(PY) -m pytest -q tests
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: install
+	$(PY) -m bench.ingest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf runs $(DEMO_DIR) .pytest_cache

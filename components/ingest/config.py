@@ -1,0 +1,74 @@
+"""IngestConfig: everything the ingest needs, validated at load, serialisable as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from components.ingest.selection import SelectionSpec
+from components.ingest.sources import HttpOptions
+from components.ingest.video import FrameSpec
+
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline")
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """The ingest's configuration.
+
+    Attributes:
+      source: http(s) URL of a zip (read partially), a local zip, or a folder of
+        `<class>/<video>` files.
+      split_lists: the official split lists (URL, zip or folder); '' for none.
+      selection, frames, http: see SelectionSpec, FrameSpec, HttpOptions.
+      jpeg_quality: JPEG quality of stored frames.
+      num_shards: TFRecord shards per split; 0 lets the runner choose.
+      max_bad_fraction: the run fails when more than this share of the selected
+        videos cannot be decoded (the rest is still written first).
+      cache_dir: where fetched remote members and lists are kept between runs.
+    """
+
+    source: str
+    split_lists: str = ""
+    selection: SelectionSpec = SelectionSpec()
+    frames: FrameSpec = FrameSpec()
+    http: HttpOptions = HttpOptions()
+    jpeg_quality: int = 90
+    num_shards: int = 0
+    max_bad_fraction: float = 0.05
+    cache_dir: str = DEFAULT_CACHE
+
+    def __post_init__(self):
+        if not self.source:
+            raise ValueError("source must be set (URL, zip file or folder)")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.num_shards < 0:
+            raise ValueError(f"num_shards must be >= 0, got {self.num_shards}")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IngestConfig:
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise ValueError(f"unknown ingest config fields {sorted(extra)}; known: {sorted(known)}")
+        sel = dict(data.pop("selection", {}))
+        if isinstance(sel.get("classes"), list):
+            sel["classes"] = tuple(sel["classes"])
+        return cls(
+            selection=SelectionSpec(**sel),
+            frames=FrameSpec(**data.pop("frames", {})),
+            http=HttpOptions(**data.pop("http", {})),
+            **data,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> IngestConfig:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,284 @@
+"""Video sources: list and fetch videos from a remote zip, a local zip or class folders.
+
+- Remote zip (http/https URL, e.g. the real UCF101 zip): read partially with
+  `remotezip`: the central directory, then only the members selected. Fetched
+  members are kept in a local cache so a rerun does not fetch them again.
+- Local zip: members are extracted one at a time to a temporary file.
+- Folder: `<class>/<video>` files, read in place.
+
+Zip member names are never trusted as paths: a name that is absolute, climbs
+(`..`) or uses backslashes or drive letters is refused at listing time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+
+from absl import logging
+
+from components.ingest import ucf101
+from components.ingest.errors import IngestError
+
+_TRANSIENT_STATUS = (500, 502, 503, 504)
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpOptions:
+    """How hard to try a remote source: attempts, backoff base (seconds), timeout."""
+
+    retries: int = 4
+    backoff_s: float = 0.5
+    timeout_s: float = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoEntry:
+    """One video of a source. `member` is its validated path inside the source."""
+
+    member: str
+    class_name: str
+    group: str
+    size: int
+
+    @property
+    def file_name(self) -> str:
+        return self.member.rsplit("/", 1)[-1]
+
+
+def is_remote(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def safe_member_path(name: str) -> str | None:
+    """The member name as a safe relative path, or None when it could escape a folder."""
+    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
+        return None
+    parts = name.rstrip("/").split("/")
+    if any(p in ("", ".", "..") or (len(p) >= 2 and p[1] == ":") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def entry_from_path(member: str, size: int, folder_class: str | None = None) -> VideoEntry | None:
+    """A VideoEntry for a video path, or None for files that are not videos.
+
+    The class comes from the UCF101 file name (`v_<Class>_g<GG>_c<CC>`) when it
+    follows that scheme, else from the folder; the group is the UCF101 group, or
+    the file itself when the name carries none (each video its own group).
+    """
+    file_name = member.rsplit("/", 1)[-1]
+    if not file_name.lower().endswith(ucf101.VIDEO_EXTENSIONS):
+        return None
+    parsed = ucf101.parse_video_name(file_name)
+    class_name = folder_class or (parsed.class_name if parsed else None)
+    if class_name is None:
+        return None
+    group = f"g{parsed.group:02d}" if parsed else os.path.splitext(file_name)[0]
+    return VideoEntry(member=member, class_name=class_name, group=group, size=size)
+
+
+def list_videos(source: str, http: HttpOptions = HttpOptions()) -> tuple[list[VideoEntry], list[str]]:
+    """Lists the videos of a source.
+
+    Returns:
+      (entries sorted by member path, refused member names that were unsafe as paths).
+    """
+    if is_remote(source):
+        with open_remote_zip(source, http) as zf:
+            return _entries_from_zip(zf.infolist())
+    if os.path.isdir(source):
+        return _entries_from_folder(source), []
+    if not os.path.exists(source):
+        raise IngestError(f"source {source!r} does not exist: give a URL, a zip file or a folder")
+    try:
+        with zipfile.ZipFile(source) as zf:
+            return _entries_from_zip(zf.infolist())
+    except zipfile.BadZipFile as e:
+        raise IngestError(f"source {source!r} is not a readable zip file: {e}") from e
+
+
+def _entries_from_zip(infos: list[zipfile.ZipInfo]) -> tuple[list[VideoEntry], list[str]]:
+    entries, refused = [], []
+    for info in infos:
+        if info.is_dir():
+            continue
+        member = safe_member_path(info.filename)
+        if member is None:
+            refused.append(info.filename)
+            continue
+        entry = entry_from_path(member, info.file_size)
+        if entry is not None:
+            entries.append(entry)
+    if refused:
+        logging.warning("refused %d zip members with unsafe names: %s", len(refused), refused[:5])
+    return sorted(entries, key=lambda e: e.member), refused
+
+
+def _entries_from_folder(folder: str) -> list[VideoEntry]:
+    entries = []
+    for class_name in sorted(os.listdir(folder)):
+        class_dir = os.path.join(folder, class_name)
+        if not os.path.isdir(class_dir):
+            continue
+        for file_name in sorted(os.listdir(class_dir)):
+            path = os.path.join(class_dir, file_name)
+            if os.path.isfile(path):
+                entry = entry_from_path(f"{class_name}/{file_name}", os.path.getsize(path), class_name)
+                if entry is not None:
+                    entries.append(entry)
+    return entries
+
+
+def _session(http: HttpOptions):
+    """A requests session that retries connection errors and 5xx with exponential backoff."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=http.retries,
+        connect=http.retries,
+        read=http.retries,
+        status=http.retries,
+        backoff_factor=http.backoff_s,
+        status_forcelist=_TRANSIENT_STATUS,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@contextlib.contextmanager
+def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
+    """Opens a remote zip by reading its central directory with Range requests."""
+    import remotezip
+
+    session = _session(http)
+    try:
+        zf = remotezip.RemoteZip(url, session=session, timeout=http.timeout_s)
+    except (remotezip.RemoteZipError, OSError) as e:
+        raise IngestError(
+            f"cannot read remote zip {url}: {e} (after {http.retries} retries); "
+            "check the URL and the network, or download it and pass the local path"
+        ) from e
+    except zipfile.BadZipFile as e:
+        raise IngestError(f"remote source {url} is not a zip file: {e}") from e
+    try:
+        yield zf
+    finally:
+        zf.close()
+        session.close()
+
+
+def cache_dir_for(source: str, cache_root: str) -> str:
+    """The cache folder of one remote source (one per URL)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return os.path.join(cache_root, digest)
+
+
+def download_file(url: str, dest: str, http: HttpOptions) -> str:
+    """Downloads a small file (e.g. the split lists) once; a rerun reuses `dest`."""
+    if os.path.exists(dest):
+        return dest
+    session = _session(http)
+    try:
+        response = session.get(url, timeout=http.timeout_s)
+        response.raise_for_status()
+    except OSError as e:  # requests' exceptions derive from IOError
+        raise IngestError(f"cannot download {url}: {e} (after {http.retries} retries)") from e
+    finally:
+        session.close()
+    _write_atomically(dest, response.content)
+    return dest
+
+
+def _write_atomically(dest: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, dest)
+
+
+class VideoFetcher:
+    """Gives local paths to the videos of one source; one per Beam worker.
+
+    Holds no state that must survive serialization: `open()` runs in the worker.
+    """
+
+    def __init__(self, source: str, cache_root: str, http: HttpOptions = HttpOptions()):
+        self.source = source
+        self.cache_root = cache_root
+        self.http = http
+        self._zip: zipfile.ZipFile | None = None
+        self._remote_cm = None
+        self.bytes_fetched = 0
+
+    def open(self) -> None:
+        if is_remote(self.source):
+            self._remote_cm = open_remote_zip(self.source, self.http)
+            self._zip = self._remote_cm.__enter__()
+        elif not os.path.isdir(self.source):
+            self._zip = zipfile.ZipFile(self.source)
+
+    def close(self) -> None:
+        if self._remote_cm is not None:
+            self._remote_cm.__exit__(None, None, None)
+        elif self._zip is not None:
+            self._zip.close()
+        self._zip = self._remote_cm = None
+
+    @contextlib.contextmanager
+    def local_path(self, entry: VideoEntry) -> Iterator[str]:
+        """Yields a local file path holding the video of `entry`."""
+        member = safe_member_path(entry.member)
+        if member is None or member != entry.member:
+            raise IngestError(f"refusing unsafe member name {entry.member!r}")
+        if os.path.isdir(self.source):
+            yield os.path.join(self.source, *member.split("/"))
+        elif is_remote(self.source):
+            yield self._cached_remote_member(member, entry.size)
+        else:
+            with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+                path = os.path.join(tmp, entry.file_name)
+                with self._zip.open(member) as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                yield path
+
+    def _cached_remote_member(self, member: str, size: int) -> str:
+        dest = os.path.join(cache_dir_for(self.source, self.cache_root), *member.split("/"))
+        root = os.path.realpath(self.cache_root)
+        if not os.path.realpath(dest).startswith(root + os.sep):
+            raise IngestError(f"refusing member {member!r}: it would be written outside the cache")
+        if os.path.exists(dest) and os.path.getsize(dest) == size:
+            return dest
+        import remotezip
+
+        for attempt in range(self.http.retries + 1):
+            try:
+                data = self._zip.read(member)
+                break
+            except (remotezip.RemoteZipError, OSError) as e:
+                if attempt == self.http.retries:
+                    raise IngestError(
+                        f"cannot fetch {member!r} from {self.source}: {e} "
+                        f"(after {self.http.retries} retries)"
+                    ) from e
+                delay = self.http.backoff_s * 2**attempt
+                logging.warning("fetching %s failed (%s); retrying in %.1fs", member, e, delay)
+                time.sleep(delay)
+        self.bytes_fetched += len(data)
+        _write_atomically(dest, data)
+        return dest

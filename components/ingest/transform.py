@@ -1,0 +1,222 @@
+"""The ingest as one Beam pipeline: list -> select -> fetch -> decode and sample ->
+resize -> JPEG -> TFRecord shards per split.
+
+Listing and selection read only the source's directory (for a remote zip, its
+central directory) and run where the pipeline is built; the per-video work runs
+in DoFns that hold no local-only state, so any Beam runner can execute them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zipfile
+
+import apache_beam as beam
+from absl import logging
+
+from components.ingest import records, sources, ucf101
+from components.ingest.config import IngestConfig
+from components.ingest.errors import IngestError
+from components.ingest.selection import EVAL, TRAIN, PlannedVideo, Selection, select_videos
+from components.ingest.video import VideoDecodeError, decode_clip, encode_jpeg
+
+SPLITS = (TRAIN, EVAL)
+RECORD_PREFIX = "data_tfrecord"
+LABELS_FILE = "labels.txt"
+REPORT_FILE = "ingest_report.json"
+BAD_PREFIX = "bad_videos"
+_BAD = "bad"
+
+
+def split_dir(output_dir: str, split: str) -> str:
+    """Where TFX expects the shards of one split of an Examples artifact."""
+    return os.path.join(output_dir, f"Split-{split}")
+
+
+def plan_ingest(config: IngestConfig) -> tuple[Selection, list[str]]:
+    """Lists the source and selects videos. Returns (selection, refused member names)."""
+    lists = None
+    if config.split_lists:
+        path = config.split_lists
+        if sources.is_remote(path):
+            dest = os.path.join(
+                sources.cache_dir_for(path, config.cache_dir), os.path.basename(path) or "lists.zip"
+            )
+            path = sources.download_file(path, dest, config.http)
+        lists = ucf101.read_split_lists(path)
+    entries, refused = sources.list_videos(config.source, config.http)
+    if not entries:
+        raise IngestError(
+            f"source {config.source!r} holds no video (looked for {ucf101.VIDEO_EXTENSIONS} "
+            "named v_<Class>_gNN_cNN or in <class>/ folders)"
+        )
+    selection = select_videos(entries, config.selection, lists)
+    logging.info(
+        "selected %d videos of %d classes (%d train, %d eval) from %d listed",
+        len(selection.videos), len(selection.class_names),
+        selection.count(TRAIN), selection.count(EVAL), len(entries),
+    )
+    return selection, refused
+
+
+class _EncodeVideo(beam.DoFn):
+    """Fetches, decodes once, samples, resizes and JPEG-encodes one video.
+
+    Emits (split, serialized tf.train.Example); videos that cannot be used go to the
+    'bad' output with the reason, so one broken file never fails the run.
+    """
+
+    def __init__(self, config: IngestConfig, class_names: tuple[str, ...]):
+        self._config = config
+        self._class_names = class_names
+        self._fetcher = None
+        self._ok = beam.metrics.Metrics.counter("ingest", "videos_written")
+        self._bad = beam.metrics.Metrics.counter("ingest", "videos_bad")
+
+    def setup(self):
+        c = self._config
+        self._fetcher = sources.VideoFetcher(c.source, c.cache_dir, c.http)
+        self._fetcher.open()
+
+    def teardown(self):
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+    def process(self, video: PlannedVideo):
+        entry = video.entry
+        try:
+            with self._fetcher.local_path(entry) as path:
+                clip = decode_clip(path, self._config.frames)
+        except (VideoDecodeError, IngestError, zipfile.BadZipFile, OSError) as e:
+            self._bad.inc()
+            logging.warning("skipping %s: %s", entry.member, e)
+            yield beam.pvalue.TaggedOutput(
+                _BAD, {"video": entry.member, "split": video.split, "reason": str(e)}
+            )
+            return
+        record = records.VideoRecord(
+            jpeg_frames=tuple(encode_jpeg(f, self._config.jpeg_quality) for f in clip.frames),
+            label=video.label,
+            label_text=self._class_names[video.label],
+            media_id=entry.file_name,
+            group=f"{self._class_names[video.label]}/{entry.group}",
+            num_real_frames=clip.num_real,
+            frame_stride=clip.stride,
+            source_fps=float(clip.source_fps or 0.0),
+            height=self._config.frames.height,
+            width=self._config.frames.width,
+        )
+        self._ok.inc()
+        logging.info("ingested %s -> %s (%d frames decoded)", entry.member, video.split, clip.num_decoded)
+        yield video.split, records.to_example_bytes(record)
+
+
+def build_ingest(
+    pipeline: beam.Pipeline, selection: Selection, config: IngestConfig, output_dir: str
+) -> None:
+    """Adds the per-video work and the writes to `pipeline`."""
+    results = (
+        pipeline
+        | "Plan" >> beam.Create(list(selection.videos))
+        # Spread videos over workers: Create alone keeps them in one bundle.
+        | "Spread" >> beam.Reshuffle()
+        | "Encode" >> beam.ParDo(_EncodeVideo(config, selection.class_names)).with_outputs(
+            _BAD, main="ok"
+        )
+    )
+    for split in SPLITS:
+        _ = (
+            results.ok
+            | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+            | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
+            | f"Write{split}" >> beam.io.WriteToTFRecord(
+                os.path.join(split_dir(output_dir, split), RECORD_PREFIX),
+                num_shards=config.num_shards,
+            )
+        )
+    _ = (
+        results[_BAD]
+        | "BadJson" >> beam.Map(lambda bad: json.dumps(bad, sort_keys=True))
+        | "WriteBad" >> beam.io.WriteToText(
+            os.path.join(output_dir, BAD_PREFIX), file_name_suffix=".jsonl", num_shards=1,
+            shard_name_template="",
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestReport:
+    """What a run wrote: counts per split and class, bad videos, refused members."""
+
+    class_names: tuple[str, ...]
+    written: dict
+    bad: tuple[dict, ...]
+    refused: tuple[str, ...]
+    warnings: tuple[str, ...]
+    selected: int
+
+    @property
+    def bad_fraction(self) -> float:
+        return len(self.bad) / self.selected if self.selected else 0.0
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "bad_fraction": self.bad_fraction}
+
+
+def finish_ingest(
+    selection: Selection, refused: list[str], config: IngestConfig, output_dir: str
+) -> IngestReport:
+    """Writes labels and the report next to the shards; fails if too many videos were bad.
+
+    Runs after the Beam pipeline, so the shards already written are kept either way.
+    """
+    bad_path = os.path.join(output_dir, BAD_PREFIX + ".jsonl")
+    bad = []
+    if os.path.exists(bad_path):
+        with open(bad_path, encoding="utf-8") as f:
+            bad = [json.loads(line) for line in f if line.strip()]
+    bad_videos = {b["video"] for b in bad}
+    written = {split: {name: 0 for name in selection.class_names} for split in SPLITS}
+    for video in selection.videos:
+        if video.entry.member not in bad_videos:
+            written[video.split][selection.class_names[video.label]] += 1
+    report = IngestReport(
+        class_names=selection.class_names,
+        written=written,
+        bad=tuple(sorted(bad, key=lambda b: b["video"])),
+        refused=tuple(refused),
+        warnings=selection.warnings,
+        selected=len(selection.videos),
+    )
+    with open(os.path.join(output_dir, LABELS_FILE), "w", encoding="utf-8") as f:
+        f.write("\n".join(selection.class_names) + "\n")
+    with open(os.path.join(output_dir, REPORT_FILE), "w", encoding="utf-8") as f:
+        json.dump(report.to_dict(), f, indent=2, sort_keys=True)
+    if report.bad_fraction > config.max_bad_fraction:
+        listed = "; ".join(f"{b['video']}: {b['reason']}" for b in report.bad[:10])
+        raise IngestError(
+            f"{len(bad)} of {report.selected} videos could not be used "
+            f"({report.bad_fraction:.0%} > max_bad_fraction {config.max_bad_fraction:.0%}): "
+            f"{listed}. The {report.selected - len(bad)} good ones are written in {output_dir}; "
+            f"see {REPORT_FILE}"
+        )
+    return report
+
+
+def run_ingest(config: IngestConfig, output_dir: str, beam_args: list[str] | None = None) -> IngestReport:
+    """Plans, runs the Beam pipeline and writes the report: the ingest without TFX."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    selection, refused = plan_ingest(config)
+    os.makedirs(output_dir, exist_ok=True)
+    with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
+        build_ingest(pipeline, selection, config, output_dir)
+    return finish_ingest(selection, refused, config, output_dir)
+
+
+def load_labels(examples_dir: str) -> list[str]:
+    """Class names, in label order, of an Examples folder the ingest wrote."""
+    with open(os.path.join(examples_dir, LABELS_FILE), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]

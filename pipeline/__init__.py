@@ -1,0 +1,1 @@
+"""Pipeline configuration, definition, local runner and the `python -m pipeline` CLI."""

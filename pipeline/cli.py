@@ -1,0 +1,185 @@
+"""The `python -m pipeline` command line: thin wrappers over library functions.
+
+Commands:
+  demo-data  write the synthetic UCF101-like demo dataset (videos zip + split lists)
+  ingest     run the ingest's Beam transform without an orchestrator
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+
+def _parse_classes(text: str) -> int | tuple[str, ...]:
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _add_demo_parser(sub) -> None:
+    p = sub.add_parser("demo-data", help="write the synthetic UCF101-like demo dataset")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--classes", type=int, default=6)
+    p.add_argument("--groups", type=int, default=6, help="groups per class")
+    p.add_argument("--clips", type=int, default=3, help="clips per group")
+    p.add_argument("--seconds", type=float, default=3.0, help="length of each clip")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_ingest_parser(sub) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="videos -> TFRecord Examples (train/eval), without an orchestrator",
+        description="Unknown --flags are passed to Beam (e.g. --runner=FlinkRunner ...).",
+    )
+    p.add_argument("--source", required=True, help="http(s) URL of a zip, a local zip, or a folder")
+    p.add_argument("--split-lists", default="", help="official split lists: URL, zip or folder")
+    p.add_argument(
+        "--split", type=int, default=None,
+        help="official split 1-3 (default 1 with --split-lists), 0 = seeded group split",
+    )
+    p.add_argument("--classes", default="0", help="N (first N classes) or Name1,Name2,... (default all)")
+    p.add_argument("--clips-per-class", type=int, default=0, help="cap per class (0 = all)")
+    p.add_argument("--eval-fraction", type=float, default=0.3, help="group split: share of groups")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--allow-missing", action="store_true", help="tolerate listed videos the source lacks")
+    p.add_argument("--num-frames", type=int, default=32, help="frames stored per video")
+    p.add_argument("--fps", type=float, default=5.0, help="sampling rate (frames per second)")
+    p.add_argument("--frame-step", type=int, default=0, help="explicit stride; overrides --fps")
+    p.add_argument("--height", type=int, default=172)
+    p.add_argument("--width", type=int, default=172)
+    p.add_argument("--resize-mode", default="pad", choices=("pad", "crop", "stretch"))
+    p.add_argument("--jpeg-quality", type=int, default=90)
+    p.add_argument("--num-shards", type=int, default=0, help="shards per split (0 = runner decides)")
+    p.add_argument("--max-bad-fraction", type=float, default=0.05)
+    p.add_argument("--retries", type=int, default=4, help="HTTP retries with exponential backoff")
+    p.add_argument("--cache-dir", default=None, help="cache for fetched remote members")
+    p.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes")
+    p.add_argument("--output", required=True, help="output folder (Split-train/, Split-eval/)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier output")
+
+
+def _run_demo(args) -> int:
+    from pipeline.demo_data import DemoSpec, write_demo_dataset
+
+    spec = DemoSpec(args.classes, args.groups, args.clips, args.seconds, args.seed)
+    total = spec.num_classes * spec.groups_per_class * spec.clips_per_group
+    done = []
+
+    def progress(rel):
+        done.append(rel)
+        print(f"\r  {len(done)}/{total} videos", end="", file=sys.stderr, flush=True)
+
+    paths = write_demo_dataset(args.out, spec, progress)
+    print(file=sys.stderr)
+    print(f"videos:      {paths.videos_zip} ({os.path.getsize(paths.videos_zip) / 1e6:.1f} MB)")
+    print(f"split lists: {paths.lists_zip}")
+    return 0
+
+
+def _ingest_config(args):
+    from components.ingest.config import DEFAULT_CACHE, IngestConfig
+    from components.ingest.selection import SelectionSpec
+    from components.ingest.sources import HttpOptions
+    from components.ingest.video import FrameSpec
+
+    split = args.split if args.split is not None else (1 if args.split_lists else 0)
+    return IngestConfig(
+        source=args.source,
+        split_lists=args.split_lists,
+        selection=SelectionSpec(
+            classes=_parse_classes(args.classes), clips_per_class=args.clips_per_class,
+            split=split, eval_fraction=args.eval_fraction, seed=args.seed,
+            allow_missing_listed=args.allow_missing,
+        ),
+        frames=FrameSpec(
+            num_frames=args.num_frames, target_fps=args.fps, frame_step=args.frame_step,
+            height=args.height, width=args.width, resize_mode=args.resize_mode,
+        ),
+        http=HttpOptions(retries=args.retries),
+        jpeg_quality=args.jpeg_quality,
+        num_shards=args.num_shards,
+        max_bad_fraction=args.max_bad_fraction,
+        cache_dir=args.cache_dir or DEFAULT_CACHE,
+    )
+
+
+def direct_runner_args(workers: int) -> list[str]:
+    """Beam args for the local DirectRunner with `workers` processes."""
+    if workers <= 1:
+        return ["--runner=DirectRunner", "--direct_num_workers=1"]
+    return [
+        "--runner=DirectRunner", f"--direct_num_workers={workers}",
+        "--direct_running_mode=multi_processing",
+    ]
+
+
+def _run_ingest(args, beam_args: list[str]) -> int:
+    from components.ingest import transform
+
+    config = _ingest_config(args)
+    if os.path.exists(args.output) and os.listdir(args.output):
+        if not args.overwrite:
+            raise ValueError(f"--output {args.output!r} is not empty; pass --overwrite to replace it")
+        shutil.rmtree(args.output)
+    if not any(a.startswith("--runner") for a in beam_args):
+        beam_args = direct_runner_args(args.workers) + beam_args
+    print(f"ingesting {config.source} -> {args.output}", file=sys.stderr)
+    start = time.monotonic()
+    report = transform.run_ingest(config, args.output, beam_args)
+    elapsed = time.monotonic() - start
+    _print_report(report, args.output, elapsed)
+    return 0
+
+
+def _print_report(report, output: str, elapsed: float) -> None:
+    from components.ingest import transform
+
+    width = max(len(n) for n in report.class_names)
+    print(f"{'class':<{width}}  {'train':>6}  {'eval':>6}")
+    for name in report.class_names:
+        print(f"{name:<{width}}  {report.written['train'][name]:>6}  {report.written['eval'][name]:>6}")
+    totals = {s: sum(report.written[s].values()) for s in transform.SPLITS}
+    print(f"{'total':<{width}}  {totals['train']:>6}  {totals['eval']:>6}")
+    for split in transform.SPLITS:
+        folder = transform.split_dir(output, split)
+        shards = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        print(f"{split}: {len(shards)} shard(s) in {folder}")
+    print(f"labels: {os.path.join(output, transform.LABELS_FILE)}")
+    print(f"report: {os.path.join(output, transform.REPORT_FILE)}")
+    for bad in report.bad:
+        print(f"skipped {bad['video']}: {bad['reason']}")
+    for name in report.refused:
+        print(f"refused unsafe member name {name!r}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    print(f"{report.selected - len(report.bad)} videos written in {elapsed:.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo_parser(sub)
+    _add_ingest_parser(sub)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ingest":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+    from absl import logging
+
+    from components.ingest.errors import IngestError
+
+    logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
+    try:
+        if args.command == "demo-data":
+            return _run_demo(args)
+        return _run_ingest(args, extra)
+    except (IngestError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,184 @@
+"""Synthetic UCF101-like demo data: real XviD AVI files in the real zip layout.
+
+Each class is a motion (a shape sliding one way, growing, shrinking), so one frame
+cannot tell the classes apart: the object's position and size range over the same
+values in every class, only their change over time differs. Groups play UCF101's
+role (same actor, same scene): a group fixes the background and the object's look,
+and the official-format split lists keep each group in train or test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+
+import cv2
+import numpy as np
+
+MOTIONS = ("SlideLeft", "SlideRight", "SlideUp", "SlideDown", "Grow", "Shrink")
+WIDTH, HEIGHT, FPS = 320, 240, 25
+VIDEOS_ZIP = "UCF101_videos.zip"
+LISTS_ZIP = "UCF101TrainTestSplits-RecognitionTask.zip"
+_ZIP_DATE = (2012, 11, 1, 0, 0, 0)  # fixed timestamps: same seed, same bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSpec:
+    """Size of the demo dataset."""
+
+    num_classes: int = 6
+    groups_per_class: int = 6
+    clips_per_group: int = 3
+    seconds: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 1 <= self.num_classes <= len(MOTIONS):
+            raise ValueError(f"num_classes must be in 1..{len(MOTIONS)}, got {self.num_classes}")
+        if self.groups_per_class < 3:
+            raise ValueError("groups_per_class must be >= 3 (three official splits)")
+        if self.clips_per_group < 1 or self.seconds <= 0:
+            raise ValueError("clips_per_group must be >= 1 and seconds > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoPaths:
+    videos_zip: str
+    lists_zip: str
+
+
+def video_name(class_name: str, group: int, clip: int) -> str:
+    return f"v_{class_name}_g{group:02d}_c{clip:02d}.avi"
+
+
+def render_clip(motion: str, rng: np.random.Generator, look: dict, num_frames: int) -> np.ndarray:
+    """Frames [n, 240, 320, 3] BGR uint8 of one clip of `motion`."""
+    t = np.linspace(0.0, 1.0, num_frames)
+    size0 = rng.uniform(24, 40)
+    travel = rng.uniform(0.45, 0.7)
+    if motion in ("SlideLeft", "SlideRight", "SlideUp", "SlideDown"):
+        axis_len = WIDTH if motion in ("SlideLeft", "SlideRight") else HEIGHT
+        start = rng.uniform(0.15, 0.85 - travel)
+        pos = start + travel * t
+        if motion in ("SlideLeft", "SlideUp"):
+            pos = 1.0 - pos
+        other = rng.uniform(0.25, 0.75)
+        if motion in ("SlideLeft", "SlideRight"):
+            cx, cy = pos * axis_len, np.full_like(t, other * HEIGHT)
+        else:
+            cx, cy = np.full_like(t, other * WIDTH), pos * axis_len
+        size = np.full_like(t, size0)
+    else:
+        small, large = rng.uniform(12, 22), rng.uniform(48, 70)
+        size = small + (large - small) * t
+        if motion == "Shrink":
+            size = size[::-1]
+        cx = np.full_like(t, rng.uniform(0.3, 0.7) * WIDTH)
+        cy = np.full_like(t, rng.uniform(0.3, 0.7) * HEIGHT)
+    frames = np.empty((num_frames, HEIGHT, WIDTH, 3), np.uint8)
+    for i in range(num_frames):
+        frame = look["background"].copy()
+        _draw_object(frame, look, float(cx[i]), float(cy[i]), float(size[i]))
+        noise = rng.integers(-6, 7, frame.shape, dtype=np.int16)
+        frames[i] = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return frames
+
+
+def _draw_object(frame: np.ndarray, look: dict, cx: float, cy: float, size: float) -> None:
+    center, half = (round(cx), round(cy)), max(2, round(size / 2))
+    if look["shape"] == "circle":
+        cv2.circle(frame, center, half, look["color"], -1, cv2.LINE_AA)
+    else:
+        cv2.rectangle(
+            frame, (center[0] - half, center[1] - half), (center[0] + half, center[1] + half),
+            look["color"], -1, cv2.LINE_AA,
+        )
+
+
+def _group_look(rng: np.random.Generator) -> dict:
+    """A group's scene: textured background and the object's colour and shape."""
+    base = rng.integers(30, 200, 3)
+    gradient = np.linspace(-25, 25, WIDTH)[None, :, None]
+    texture = rng.integers(-12, 13, (HEIGHT // 8, WIDTH // 8, 3))
+    texture = np.kron(texture, np.ones((8, 8, 1)))
+    background = np.clip(base + gradient + texture, 0, 255).astype(np.uint8)
+    color = tuple(int(c) for c in (255 - base + rng.integers(-40, 41, 3)).clip(0, 255))
+    return {"background": background, "color": color, "shape": rng.choice(["circle", "square"])}
+
+
+def write_avi(path: str, frames: np.ndarray, fps: int = FPS) -> None:
+    """Writes BGR frames as an XviD AVI (the codec of UCF101)."""
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), fps, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write XviD AVI to {path}")
+    try:
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.release()
+
+
+def test_groups(num_groups: int, split: int) -> set[int]:
+    """Groups in the test list of official split 1-3; like UCF101 (7 of 25 per split)."""
+    fold = max(1, round(num_groups * 7 / 25))
+    return set(range((split - 1) * fold + 1, split * fold + 1))
+
+
+def write_videos(folder: str, spec: DemoSpec, progress=None) -> list[str]:
+    """Writes the demo videos as `<folder>/<Class>/<video>.avi`; returns relative paths."""
+    rng = np.random.default_rng(spec.seed)
+    num_frames = max(2, round(spec.seconds * FPS))
+    written = []
+    for class_name in MOTIONS[: spec.num_classes]:
+        os.makedirs(os.path.join(folder, class_name), exist_ok=True)
+        for group in range(1, spec.groups_per_class + 1):
+            look = _group_look(rng)
+            for clip in range(1, spec.clips_per_group + 1):
+                rel = f"{class_name}/{video_name(class_name, group, clip)}"
+                write_avi(os.path.join(folder, rel), render_clip(class_name, rng, look, num_frames))
+                written.append(rel)
+                if progress:
+                    progress(rel)
+    return written
+
+
+def split_list_texts(spec: DemoSpec) -> dict[str, str]:
+    """The official split-list files (name -> text, CRLF as the real ones)."""
+    classes = MOTIONS[: spec.num_classes]
+    texts = {"classInd.txt": "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1))}
+    for split in (1, 2, 3):
+        held_out = test_groups(spec.groups_per_class, split)
+        train, test = [], []
+        for index, class_name in enumerate(classes, 1):
+            for group in range(1, spec.groups_per_class + 1):
+                for clip in range(1, spec.clips_per_group + 1):
+                    path = f"{class_name}/{video_name(class_name, group, clip)}"
+                    if group in held_out:
+                        test.append(f"{path}\r\n")
+                    else:
+                        train.append(f"{path} {index}\r\n")
+        texts[f"trainlist0{split}.txt"] = "".join(train)
+        texts[f"testlist0{split}.txt"] = "".join(test)
+    return texts
+
+
+def write_demo_dataset(out_dir: str, spec: DemoSpec = DemoSpec(), progress=None) -> DemoPaths:
+    """Writes the videos zip (`UCF101/v_*.avi`, flat, as the real one) and the lists zip."""
+    import tempfile
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = DemoPaths(os.path.join(out_dir, VIDEOS_ZIP), os.path.join(out_dir, LISTS_ZIP))
+    with tempfile.TemporaryDirectory() as tmp:
+        rels = write_videos(tmp, spec, progress)
+        with zipfile.ZipFile(paths.videos_zip + ".part", "w", zipfile.ZIP_STORED) as zf:
+            for rel in rels:
+                info = zipfile.ZipInfo("UCF101/" + rel.split("/")[1], date_time=_ZIP_DATE)
+                with open(os.path.join(tmp, rel), "rb") as f:
+                    zf.writestr(info, f.read())
+    with zipfile.ZipFile(paths.lists_zip + ".part", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in split_list_texts(spec).items():
+            zf.writestr(zipfile.ZipInfo(f"ucfTrainTestlist/{name}", date_time=_ZIP_DATE), text)
+    os.replace(paths.videos_zip + ".part", paths.videos_zip)
+    os.replace(paths.lists_zip + ".part", paths.lists_zip)
+    return paths

@@ -119,7 +119,7 @@ def write_avi(path: str, frames: np.ndarray, fps: int = FPS) -> None:
         writer.release()
 
 
-def test_groups(num_groups: int, split: int) -> set[int]:
+def held_out_groups(num_groups: int, split: int) -> set[int]:
     """Groups in the test list of official split 1-3; like UCF101 (7 of 25 per split)."""
     fold = max(1, round(num_groups * 7 / 25))
     return set(range((split - 1) * fold + 1, split * fold + 1))
@@ -148,7 +148,7 @@ def split_list_texts(spec: DemoSpec) -> dict[str, str]:
     classes = MOTIONS[: spec.num_classes]
     texts = {"classInd.txt": "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1))}
     for split in (1, 2, 3):
-        held_out = test_groups(spec.groups_per_class, split)
+        held_out = held_out_groups(spec.groups_per_class, split)
         train, test = [], []
         for index, class_name in enumerate(classes, 1):
             for group in range(1, spec.groups_per_class + 1):

@@ -62,12 +62,20 @@ class IngestConfig:
         sel = dict(data.pop("selection", {}))
         if isinstance(sel.get("classes"), list):
             sel["classes"] = tuple(sel["classes"])
-        return cls(
-            selection=SelectionSpec(**sel),
-            frames=FrameSpec(**data.pop("frames", {})),
-            http=HttpOptions(**data.pop("http", {})),
-            **data,
-        )
+        parts = {}
+        for name, part_cls, values in (
+            ("selection", SelectionSpec, sel),
+            ("frames", FrameSpec, data.pop("frames", {})),
+            ("http", HttpOptions, data.pop("http", {})),
+        ):
+            fields = {f.name for f in dataclasses.fields(part_cls)}
+            if set(values) - fields:
+                raise ValueError(
+                    f"unknown ingest config fields {sorted(set(values) - fields)} in {name!r}; "
+                    f"known: {sorted(fields)}"
+                )
+            parts[name] = part_cls(**values)
+        return cls(**parts, **data)
 
     @classmethod
     def from_json(cls, text: str) -> IngestConfig:

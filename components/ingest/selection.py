@@ -111,7 +111,8 @@ def select_videos(
     planned = []
     for label, name in enumerate(chosen):
         candidates = [e for e in by_class[name] if e.member in split_of]
-        for entry in _round_robin_by_group(candidates, spec.seed)[: spec.clips_per_class or None]:
+        ordered = _round_robin_by_group(candidates, split_of, spec.seed)
+        for entry in ordered[: spec.clips_per_class or None]:
             planned.append(PlannedVideo(entry, label, split_of[entry.member]))
     selection = Selection(tuple(chosen), tuple(planned), tuple(warnings))
     for split in (TRAIN, EVAL):
@@ -193,7 +194,9 @@ def _group_splits(by_class, chosen, spec) -> dict[str, str]:
     return split_of
 
 
-def _round_robin_by_group(entries: list[VideoEntry], seed: int) -> list[VideoEntry]:
+def _round_robin_by_group(
+    entries: list[VideoEntry], split_of: dict[str, str], seed: int
+) -> list[VideoEntry]:
     """Entries ordered one per group at a time, groups in a seeded order, so a cap
     keeps as many groups (and both splits) as it can."""
     by_group: dict[str, list[VideoEntry]] = collections.defaultdict(list)
@@ -201,6 +204,13 @@ def _round_robin_by_group(entries: list[VideoEntry], seed: int) -> list[VideoEnt
         by_group[entry.group].append(entry)
     groups = sorted(by_group)
     random.Random(seed).shuffle(groups)
+    # Interleave the splits' groups in proportion (each split's first group leads),
+    # else a cap below the group count can drop a class's eval groups entirely.
+    split_groups: dict[str, list[str]] = collections.defaultdict(list)
+    for g in groups:
+        split_groups[split_of[by_group[g][0].member]].append(g)
+    rank = {g: i / len(gs) for gs in split_groups.values() for i, g in enumerate(gs)}
+    groups.sort(key=rank.__getitem__)
     ordered = []
     for i in range(max((len(v) for v in by_group.values()), default=0)):
         ordered.extend(by_group[g][i] for g in groups if i < len(by_group[g]))

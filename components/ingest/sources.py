@@ -164,11 +164,13 @@ def _session(http: HttpOptions):
 def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
     """Opens a remote zip by reading its central directory with Range requests."""
     import remotezip
+    import urllib3
 
     session = _session(http)
+    # urllib3's errors (e.g. a connection reset mid-body) are not OSErrors.
     try:
         zf = remotezip.RemoteZip(url, session=session, timeout=http.timeout_s)
-    except (remotezip.RemoteZipError, OSError) as e:
+    except (remotezip.RemoteZipError, OSError, urllib3.exceptions.HTTPError) as e:
         raise IngestError(
             f"cannot read remote zip {url}: {e} (after {http.retries} retries); "
             "check the URL and the network, or download it and pass the local path"
@@ -265,12 +267,17 @@ class VideoFetcher:
         if os.path.exists(dest) and os.path.getsize(dest) == size:
             return dest
         import remotezip
+        import urllib3
 
+        # A connection lost mid-member surfaces from the streamed read as urllib3's
+        # ProtocolError or ReadTimeoutError, or as zipfile's EOFError on a short body:
+        # transient like the OSErrors, though neither is one.
+        transient = (remotezip.RemoteZipError, OSError, EOFError, urllib3.exceptions.HTTPError)
         for attempt in range(self.http.retries + 1):
             try:
                 data = self._zip.read(member)
                 break
-            except (remotezip.RemoteZipError, OSError) as e:
+            except transient as e:
                 if attempt == self.http.retries:
                     raise IngestError(
                         f"cannot fetch {member!r} from {self.source}: {e} "

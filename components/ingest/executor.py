@@ -1,0 +1,47 @@
+"""The VideoIngest executor: runs the ingest's Beam pipeline into the Examples artifact."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from components.ingest import transform
+from components.ingest.config import IngestConfig
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Plans the selection, runs the Beam transform, records labels and counts."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        config = IngestConfig.from_json(exec_properties["config"])
+        examples = artifact_utils.get_single_instance(output_dict["examples"])
+        examples.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))
+        examples.span = int(exec_properties.get("span") or 0)
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+
+        selection, refused = transform.plan_ingest(config)
+        with self._make_beam_pipeline() as pipeline:
+            transform.build_ingest(pipeline, selection, config, examples.uri)
+        report = transform.finish_ingest(selection, refused, config, examples.uri)
+
+        examples.set_string_custom_property("label_names", json.dumps(list(report.class_names)))
+        for split in transform.SPLITS:
+            examples.set_int_custom_property(f"num_{split}", sum(report.written[split].values()))
+        examples.set_int_custom_property("num_bad", len(report.bad))
+        logging.info(
+            "VideoIngest wrote %s to %s (%d bad)",
+            {s: sum(report.written[s].values()) for s in transform.SPLITS},
+            examples.uri, len(report.bad),
+        )

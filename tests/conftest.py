@@ -1,0 +1,18 @@
+"""Shared fixtures: a tiny demo dataset generated once per test session."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from pipeline.demo_data import DemoSpec, write_demo_dataset  # noqa: E402
+
+TINY = DemoSpec(num_classes=3, groups_per_class=4, clips_per_group=2, seconds=1.6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """DemoPaths of a 3-class, 24-video UCF101-like dataset (zip + split lists)."""
+    return write_demo_dataset(str(tmp_path_factory.mktemp("tiny_demo")), TINY)

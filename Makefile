@@ -30,7 +30,7 @@ demo-data: install
 run: demo-data
 	$(PY) -m pipeline ingest --source $(DEMO_DIR)/UCF101_videos.zip \
 	    --split-lists $(DEMO_DIR)/UCF101TrainTestSplits-RecognitionTask.zip \
-	    --split 1 --output runs/demo/examples
+	    --split 1 --output runs/demo/examples --overwrite
 
 test: install
 	$(PY) -m pytest -q tests

@@ -40,14 +40,20 @@ def _add_ingest_parser(sub) -> None:
     p.add_argument("--source", required=True, help="http(s) URL of a zip, a local zip, or a folder")
     p.add_argument("--split-lists", default="", help="official split lists: URL, zip or folder")
     p.add_argument(
-        "--split", type=int, default=None,
+        "--split",
+        type=int,
+        default=None,
         help="official split 1-3 (default 1 with --split-lists), 0 = seeded group split",
     )
-    p.add_argument("--classes", default="0", help="N (first N classes) or Name1,Name2,... (default all)")
+    p.add_argument(
+        "--classes", default="0", help="N (first N classes) or Name1,Name2,... (default all)"
+    )
     p.add_argument("--clips-per-class", type=int, default=0, help="cap per class (0 = all)")
     p.add_argument("--eval-fraction", type=float, default=0.3, help="group split: share of groups")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--allow-missing", action="store_true", help="tolerate listed videos the source lacks")
+    p.add_argument(
+        "--allow-missing", action="store_true", help="tolerate listed videos the source lacks"
+    )
     p.add_argument("--num-frames", type=int, default=32, help="frames stored per video")
     p.add_argument("--fps", type=float, default=5.0, help="sampling rate (frames per second)")
     p.add_argument("--frame-step", type=int, default=0, help="explicit stride; overrides --fps")
@@ -55,7 +61,9 @@ def _add_ingest_parser(sub) -> None:
     p.add_argument("--width", type=int, default=172)
     p.add_argument("--resize-mode", default="pad", choices=("pad", "crop", "stretch"))
     p.add_argument("--jpeg-quality", type=int, default=90)
-    p.add_argument("--num-shards", type=int, default=0, help="shards per split (0 = runner decides)")
+    p.add_argument(
+        "--num-shards", type=int, default=0, help="shards per split (0 = runner decides)"
+    )
     p.add_argument("--max-bad-fraction", type=float, default=0.05)
     p.add_argument("--retries", type=int, default=4, help="HTTP retries with exponential backoff")
     p.add_argument("--cache-dir", default=None, help="cache for fetched remote members")
@@ -93,13 +101,20 @@ def _ingest_config(args):
         source=args.source,
         split_lists=args.split_lists,
         selection=SelectionSpec(
-            classes=_parse_classes(args.classes), clips_per_class=args.clips_per_class,
-            split=split, eval_fraction=args.eval_fraction, seed=args.seed,
+            classes=_parse_classes(args.classes),
+            clips_per_class=args.clips_per_class,
+            split=split,
+            eval_fraction=args.eval_fraction,
+            seed=args.seed,
             allow_missing_listed=args.allow_missing,
         ),
         frames=FrameSpec(
-            num_frames=args.num_frames, target_fps=args.fps, frame_step=args.frame_step,
-            height=args.height, width=args.width, resize_mode=args.resize_mode,
+            num_frames=args.num_frames,
+            target_fps=args.fps,
+            frame_step=args.frame_step,
+            height=args.height,
+            width=args.width,
+            resize_mode=args.resize_mode,
         ),
         http=HttpOptions(retries=args.retries),
         jpeg_quality=args.jpeg_quality,
@@ -114,7 +129,8 @@ def direct_runner_args(workers: int) -> list[str]:
     if workers <= 1:
         return ["--runner=DirectRunner", "--direct_num_workers=1"]
     return [
-        "--runner=DirectRunner", f"--direct_num_workers={workers}",
+        "--runner=DirectRunner",
+        f"--direct_num_workers={workers}",
         "--direct_running_mode=multi_processing",
     ]
 
@@ -125,7 +141,9 @@ def _run_ingest(args, beam_args: list[str]) -> int:
     config = _ingest_config(args)
     if os.path.exists(args.output) and os.listdir(args.output):
         if not args.overwrite:
-            raise ValueError(f"--output {args.output!r} is not empty; pass --overwrite to replace it")
+            raise ValueError(
+                f"--output {args.output!r} is not empty; pass --overwrite to replace it"
+            )
         shutil.rmtree(args.output)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = direct_runner_args(args.workers) + beam_args
@@ -143,7 +161,8 @@ def _print_report(report, output: str, elapsed: float) -> None:
     width = max(len(n) for n in report.class_names)
     print(f"{'class':<{width}}  {'train':>6}  {'eval':>6}")
     for name in report.class_names:
-        print(f"{name:<{width}}  {report.written['train'][name]:>6}  {report.written['eval'][name]:>6}")
+        train, evaluation = report.written["train"][name], report.written["eval"][name]
+        print(f"{name:<{width}}  {train:>6}  {evaluation:>6}")
     totals = {s: sum(report.written[s].values()) for s in transform.SPLITS}
     print(f"{'total':<{width}}  {totals['train']:>6}  {totals['eval']:>6}")
     for split in transform.SPLITS:
@@ -162,8 +181,11 @@ def _print_report(report, output: str, elapsed: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(sub)
     _add_ingest_parser(sub)

@@ -91,8 +91,12 @@ def _draw_object(frame: np.ndarray, look: dict, cx: float, cy: float, size: floa
         cv2.circle(frame, center, half, look["color"], -1, cv2.LINE_AA)
     else:
         cv2.rectangle(
-            frame, (center[0] - half, center[1] - half), (center[0] + half, center[1] + half),
-            look["color"], -1, cv2.LINE_AA,
+            frame,
+            (center[0] - half, center[1] - half),
+            (center[0] + half, center[1] + half),
+            look["color"],
+            -1,
+            cv2.LINE_AA,
         )
 
 

@@ -21,8 +21,10 @@ FRAMES = FrameSpec(num_frames=4, target_fps=5, height=32, width=32)
 
 def make_config(demo, **selection):
     return IngestConfig(
-        source=demo.videos_zip, split_lists=demo.lists_zip,
-        selection=SelectionSpec(split=1, **selection), frames=FRAMES,
+        source=demo.videos_zip,
+        split_lists=demo.lists_zip,
+        selection=SelectionSpec(split=1, **selection),
+        frames=FRAMES,
     )
 
 
@@ -35,7 +37,8 @@ def test_executor_writes_examples_artifact(tiny_demo, tmp_path):
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
     assert examples.span == 7
     assert json.loads(examples.get_string_custom_property("label_names")) == [
-        "SlideLeft", "SlideRight"
+        "SlideLeft",
+        "SlideRight",
     ]
     n_train = examples.get_int_custom_property("num_train")
     n_eval = examples.get_int_custom_property("num_eval")
@@ -79,15 +82,19 @@ def test_local_dag_runner_with_standard_validation(tiny_demo, tmp_path):
 
     config = metadata.sqlite_metadata_connection_config(os.path.join(root, "metadata.db"))
     store = metadata_store.MetadataStore(config)
-    by_type = {t: store.get_artifacts_by_type(t) for t in
-               ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies")}
+    by_type = {
+        t: store.get_artifacts_by_type(t)
+        for t in ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies")
+    }
     assert all(len(v) == 1 for v in by_type.values()), {k: len(v) for k, v in by_type.items()}
 
     schema_uri = by_type["Schema"][0].uri
     from tensorflow_metadata.proto.v0 import schema_pb2
     from tfx.utils import io_utils
 
-    parsed = io_utils.parse_pbtxt_file(os.path.join(schema_uri, "schema.pbtxt"), schema_pb2.Schema())
+    parsed = io_utils.parse_pbtxt_file(
+        os.path.join(schema_uri, "schema.pbtxt"), schema_pb2.Schema()
+    )
     features = {f.name for f in parsed.feature}
     assert {"image/encoded", "clip/label/index", "clip/label/text"} <= features
     for split in ("train", "eval"):

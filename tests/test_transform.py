@@ -67,8 +67,11 @@ def _zip_with_bad_members(src_zip, dest_zip):
         dst.writestr("UCF101/v_SlideLeft_g01_c09.avi", good[: len(good) // 3])
         dst.writestr("UCF101/v_SlideRight_g02_c09.avi", b"")
         dst.writestr("UCF101/v_SlideUp_g03_c09.avi", os.urandom(5000))
-    return ["UCF101/v_SlideLeft_g01_c09.avi", "UCF101/v_SlideRight_g02_c09.avi",
-            "UCF101/v_SlideUp_g03_c09.avi"]
+    return [
+        "UCF101/v_SlideLeft_g01_c09.avi",
+        "UCF101/v_SlideRight_g02_c09.avi",
+        "UCF101/v_SlideUp_g03_c09.avi",
+    ]
 
 
 def test_bad_videos_are_skipped_and_listed(tiny_demo, tmp_path):
@@ -76,7 +79,9 @@ def test_bad_videos_are_skipped_and_listed(tiny_demo, tmp_path):
     bad_names = _zip_with_bad_members(tiny_demo.videos_zip, source)
     out = str(tmp_path / "out")
     config = IngestConfig(
-        source=source, selection=SelectionSpec(split=0, seed=3), frames=FRAMES,
+        source=source,
+        selection=SelectionSpec(split=0, seed=3),
+        frames=FRAMES,
         max_bad_fraction=0.2,
     )
     report = transform.run_ingest(config, out, IN_MEMORY)
@@ -126,8 +131,11 @@ def test_folder_source_with_group_split(tiny_demo, tmp_path):
     "beam_args",
     [
         ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
-        ["--runner=DirectRunner", "--direct_num_workers=2",
-         "--direct_running_mode=multi_processing"],
+        [
+            "--runner=DirectRunner",
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        ],
     ],
     ids=["portable-embedded", "direct-2-processes"],
 )

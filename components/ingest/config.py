@@ -58,7 +58,9 @@ class IngestConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         extra = set(data) - known
         if extra:
-            raise ValueError(f"unknown ingest config fields {sorted(extra)}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown ingest config fields {sorted(extra)}; known: {sorted(known)}"
+            )
         sel = dict(data.pop("selection", {}))
         if isinstance(sel.get("classes"), list):
             sel["classes"] = tuple(sel["classes"])

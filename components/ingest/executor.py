@@ -43,5 +43,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         logging.info(
             "VideoIngest wrote %s to %s (%d bad)",
             {s: sum(report.written[s].values()) for s in transform.SPLITS},
-            examples.uri, len(report.bad),
+            examples.uri,
+            len(report.bad),
         )

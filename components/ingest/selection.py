@@ -49,7 +49,9 @@ class SelectionSpec:
         if self.clips_per_class < 0:
             raise ValueError(f"clips_per_class must be >= 0, got {self.clips_per_class}")
         if self.split not in (0, 1, 2, 3):
-            raise ValueError(f"split must be 1, 2 or 3 (official) or 0 (group split), got {self.split}")
+            raise ValueError(
+                f"split must be 1, 2 or 3 (official) or 0 (group split), got {self.split}"
+            )
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
 
@@ -164,7 +166,9 @@ def _official_splits(by_class, chosen, lists, spec, warnings) -> dict[str, str]:
             else:
                 split_of[entry.member] = split
     if unlisted:
-        warnings.append(f"{unlisted} videos of the chosen classes are in no list of split {spec.split}; skipped")
+        warnings.append(
+            f"{unlisted} videos of the chosen classes are in no list of split {spec.split}; skipped"
+        )
     if listed:
         message = (
             f"split {spec.split} lists {len(listed)} videos of the chosen classes that the "

@@ -85,7 +85,9 @@ def entry_from_path(member: str, size: int, folder_class: str | None = None) -> 
     return VideoEntry(member=member, class_name=class_name, group=group, size=size)
 
 
-def list_videos(source: str, http: HttpOptions = HttpOptions()) -> tuple[list[VideoEntry], list[str]]:
+def list_videos(
+    source: str, http: HttpOptions = HttpOptions()
+) -> tuple[list[VideoEntry], list[str]]:
     """Lists the videos of a source.
 
     Returns:
@@ -131,7 +133,9 @@ def _entries_from_folder(folder: str) -> list[VideoEntry]:
         for file_name in sorted(os.listdir(class_dir)):
             path = os.path.join(class_dir, file_name)
             if os.path.isfile(path):
-                entry = entry_from_path(f"{class_name}/{file_name}", os.path.getsize(path), class_name)
+                entry = entry_from_path(
+                    f"{class_name}/{file_name}", os.path.getsize(path), class_name
+                )
                 if entry is not None:
                     entries.append(entry)
     return entries
@@ -270,11 +274,19 @@ class VideoFetcher:
         import urllib3
 
         # A connection lost mid-member surfaces from the streamed read as urllib3's
-        # ProtocolError or ReadTimeoutError, or as zipfile's EOFError on a short body:
-        # transient like the OSErrors, though neither is one.
-        transient = (remotezip.RemoteZipError, OSError, EOFError, urllib3.exceptions.HTTPError)
+        # ProtocolError or ReadTimeoutError, or as zipfile's EOFError or BadZipFile
+        # (short body, short header): transient like the OSErrors, though none is one.
+        transient = (
+            remotezip.RemoteZipError,
+            OSError,
+            EOFError,
+            zipfile.BadZipFile,
+            urllib3.exceptions.HTTPError,
+        )
         for attempt in range(self.http.retries + 1):
             try:
+                if self._zip is None:
+                    self.open()
                 data = self._zip.read(member)
                 break
             except transient as e:
@@ -286,6 +298,9 @@ class VideoFetcher:
                 delay = self.http.backoff_s * 2**attempt
                 logging.warning("fetching %s failed (%s); retrying in %.1fs", member, e, delay)
                 time.sleep(delay)
+                # remotezip keeps the failed response and may read it again (getting
+                # nothing): a fresh handle makes the next attempt fetch the member anew.
+                self.close()
         self.bytes_fetched += len(data)
         _write_atomically(dest, data)
         return dest

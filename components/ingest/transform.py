@@ -55,8 +55,11 @@ def plan_ingest(config: IngestConfig) -> tuple[Selection, list[str]]:
     selection = select_videos(entries, config.selection, lists)
     logging.info(
         "selected %d videos of %d classes (%d train, %d eval) from %d listed",
-        len(selection.videos), len(selection.class_names),
-        selection.count(TRAIN), selection.count(EVAL), len(entries),
+        len(selection.videos),
+        len(selection.class_names),
+        selection.count(TRAIN),
+        selection.count(EVAL),
+        len(entries),
     )
     return selection, refused
 
@@ -109,7 +112,9 @@ class _EncodeVideo(beam.DoFn):
             width=self._config.frames.width,
         )
         self._ok.inc()
-        logging.info("ingested %s -> %s (%d frames decoded)", entry.member, video.split, clip.num_decoded)
+        logging.info(
+            "ingested %s -> %s (%d frames decoded)", entry.member, video.split, clip.num_decoded
+        )
         yield video.split, records.to_example_bytes(record)
 
 
@@ -122,16 +127,16 @@ def build_ingest(
         | "Plan" >> beam.Create(list(selection.videos))
         # Spread videos over workers: Create alone keeps them in one bundle.
         | "Spread" >> beam.Reshuffle()
-        | "Encode" >> beam.ParDo(_EncodeVideo(config, selection.class_names)).with_outputs(
-            _BAD, main="ok"
-        )
+        | "Encode"
+        >> beam.ParDo(_EncodeVideo(config, selection.class_names)).with_outputs(_BAD, main="ok")
     )
     for split in SPLITS:
         _ = (
             results.ok
             | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
             | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
-            | f"Write{split}" >> beam.io.WriteToTFRecord(
+            | f"Write{split}"
+            >> beam.io.WriteToTFRecord(
                 os.path.join(split_dir(output_dir, split), RECORD_PREFIX),
                 num_shards=config.num_shards,
             )
@@ -139,8 +144,11 @@ def build_ingest(
     _ = (
         results[_BAD]
         | "BadJson" >> beam.Map(lambda bad: json.dumps(bad, sort_keys=True))
-        | "WriteBad" >> beam.io.WriteToText(
-            os.path.join(output_dir, BAD_PREFIX), file_name_suffix=".jsonl", num_shards=1,
+        | "WriteBad"
+        >> beam.io.WriteToText(
+            os.path.join(output_dir, BAD_PREFIX),
+            file_name_suffix=".jsonl",
+            num_shards=1,
             shard_name_template="",
         )
     )
@@ -205,7 +213,9 @@ def finish_ingest(
     return report
 
 
-def run_ingest(config: IngestConfig, output_dir: str, beam_args: list[str] | None = None) -> IngestReport:
+def run_ingest(
+    config: IngestConfig, output_dir: str, beam_args: list[str] | None = None
+) -> IngestReport:
     """Plans, runs the Beam pipeline and writes the report: the ingest without TFX."""
     from apache_beam.options.pipeline_options import PipelineOptions
 

@@ -1,0 +1,204 @@
+"""Ingest benchmark: our ingest vs a bare OpenCV decode loop vs the tutorial's loader.
+
+On the same generated UCF101-like clips (320x240 XviD, 25 fps), in one run:
+- bare loop: `cv2.VideoCapture.read()` over every frame, nothing else (the floor);
+- tutorial: TensorFlow's video tutorial `frames_from_video_file` (10 frames,
+  step 15, 224x224), which a tutorial-style trainer pays every epoch;
+- ours, per core: the ingest's per-video work in one process (decode once,
+  sample, resize, JPEG, serialize), no Beam;
+- ours, Beam: the whole ingest pipeline (DirectRunner) with 1 and 2 workers,
+  wall time including Beam's start-up.
+
+Usage: python -m bench.ingest [--clips N] [--seconds S] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def bare_decode(paths: list[str]) -> int:
+    frames = 0
+    for path in paths:
+        cap = cv2.VideoCapture(path)
+        while True:
+            ok, _ = cap.read()
+            if not ok:
+                break
+            frames += 1
+        cap.release()
+    return frames
+
+
+def tutorial_frames_from_video_file(video_path, n_frames, output_size=(224, 224), frame_step=15):
+    """The tutorial's loader, reproduced as it is (seek, per-frame TF resize)."""
+    import tensorflow as tf
+
+    def format_frames(frame, output_size):
+        frame = tf.image.convert_image_dtype(frame, tf.float32)
+        return tf.image.resize_with_pad(frame, *output_size)
+
+    result = []
+    src = cv2.VideoCapture(str(video_path))
+    video_length = src.get(cv2.CAP_PROP_FRAME_COUNT)
+    need_length = 1 + (n_frames - 1) * frame_step
+    if need_length > video_length:
+        start = 0
+    else:
+        max_start = video_length - need_length
+        start = random.randint(0, int(max_start))  # the tutorial's +1 can start past the end
+    src.set(cv2.CAP_PROP_POS_FRAMES, start)
+    ret, frame = src.read()
+    result.append(format_frames(frame, output_size))
+    for _ in range(n_frames - 1):
+        for _ in range(frame_step):
+            ret, frame = src.read()
+        if ret:
+            result.append(format_frames(frame, output_size))
+        else:
+            result.append(np.zeros_like(result[0]))
+    src.release()
+    return np.array(result)[..., [2, 1, 0]]
+
+
+def ours_per_core(paths: list[str], spec) -> None:
+    from components.ingest import records
+    from components.ingest.video import decode_clip, encode_jpeg
+
+    for path in paths:
+        clip = decode_clip(path, spec)
+        record = records.VideoRecord(
+            jpeg_frames=tuple(encode_jpeg(f) for f in clip.frames),
+            label=0,
+            label_text="x",
+            media_id=os.path.basename(path),
+            group="g",
+            num_real_frames=clip.num_real,
+            frame_stride=clip.stride,
+            source_fps=clip.source_fps,
+            height=spec.height,
+            width=spec.width,
+        )
+        records.to_example_bytes(record)
+
+
+BEAM_MODES = {
+    "1 worker": ["--runner=DirectRunner", "--direct_num_workers=1"],
+    "2 threads": [
+        "--runner=DirectRunner",
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_threading",
+    ],
+    "2 processes": [
+        "--runner=DirectRunner",
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing",
+    ],
+}
+
+
+def beam_ingest(folder: str, out: str, beam_args: list[str], spec) -> None:
+    from components.ingest import transform
+    from components.ingest.config import IngestConfig
+    from components.ingest.selection import SelectionSpec
+
+    config = IngestConfig(source=folder, selection=SelectionSpec(split=0), frames=spec)
+    transform.run_ingest(config, out, beam_args)
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=4)
+    parser.add_argument("--groups", type=int, default=4)
+    parser.add_argument("--clips", type=int, default=3, help="clips per group")
+    parser.add_argument("--seconds", type=float, default=7.0, help="UCF101 clips average ~7 s")
+    parser.add_argument("--out", default="bench_out/ingest.json")
+    args = parser.parse_args()
+
+    from components.ingest.video import FrameSpec
+    from pipeline.demo_data import DemoSpec, write_videos
+
+    spec = FrameSpec()  # the ingest's defaults: 32 frames at 5 fps, 172x172
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, tiny = os.path.join(tmp, "videos"), os.path.join(tmp, "tiny")
+        rels = write_videos(folder, DemoSpec(args.classes, args.groups, args.clips, args.seconds))
+        n_tiny = len(write_videos(tiny, DemoSpec(2, 3, 1, args.seconds, seed=1)))
+        paths = [os.path.join(folder, r) for r in rels]
+        ours_per_core(paths[:1], spec)  # warm up: imports, TF start-up
+        tutorial_frames_from_video_file(paths[0], 10)
+        frames = bare_decode(paths)
+        n = len(paths)
+        results = {
+            "clips": n,
+            "frames_decoded": frames,
+            "cpu_count": os.cpu_count(),
+            "bare_loop_s": timed(bare_decode, paths),
+            "ours_per_core_s": timed(ours_per_core, paths, spec),
+            "tutorial_s": timed(lambda: [tutorial_frames_from_video_file(p, 10) for p in paths]),
+        }
+        for i, (mode, beam_args) in enumerate(BEAM_MODES.items()):
+            full = timed(beam_ingest, folder, os.path.join(tmp, f"full{i}"), beam_args, spec)
+            start_up = timed(beam_ingest, tiny, os.path.join(tmp, f"tiny{i}"), beam_args, spec)
+            # Steady state: the extra clips over the extra time, start-up cancelled out.
+            results[f"beam {mode}"] = {
+                "wall_s": full,
+                "tiny_run_s": start_up,
+                "steady_clips_per_s": (n - n_tiny) / max(full - start_up, 1e-9),
+            }
+    print(
+        f"{n} clips, {frames} frames (320x240 XviD, 25 fps, {args.seconds:.0f} s each), "
+        f"{os.cpu_count()} cores"
+    )
+    print(f"{'':36}{'seconds':>9}{'clips/s':>9}{'frames/s':>10}{'vs bare':>9}")
+    rows = [
+        ("bare OpenCV decode loop (floor)", "bare_loop_s"),
+        ("ours per core (no Beam)", "ours_per_core_s"),
+        ("tutorial frames_from_video_file", "tutorial_s"),
+    ]
+    for label, key in rows:
+        s = results[key]
+        print(f"{label:36}{s:9.2f}{n / s:9.1f}{frames / s:10.0f}{s / results['bare_loop_s']:8.2f}x")
+    print(f"{'Beam DirectRunner':24}{'wall s':>9}{'start-up s':>12}{'steady clips/s':>16}")
+    for mode in BEAM_MODES:
+        r = results[f"beam {mode}"]
+        print(
+            f"  {mode:22}{r['wall_s']:9.2f}{r['tiny_run_s']:12.2f}{r['steady_clips_per_s']:16.1f}"
+        )
+    one = results["beam 1 worker"]["steady_clips_per_s"]
+    results["ratio_ours_per_core_vs_bare"] = results["ours_per_core_s"] / results["bare_loop_s"]
+    results["ratio_tutorial_epoch_vs_ours_once"] = (
+        results["tutorial_s"] / results["ours_per_core_s"]
+    )
+    print(
+        f"ours per core / bare loop: {results['ratio_ours_per_core_vs_bare']:.2f}x (goal <= 1.5x)"
+    )
+    for mode in ("2 threads", "2 processes"):
+        gain = results[f"beam {mode}"]["steady_clips_per_s"] / one
+        results[f"steady_speedup_{mode.replace(' ', '_')}"] = gain
+        print(f"steady-state speed-up, {mode} vs 1 worker: {gain:.2f}x")
+    print(f"tutorial, one epoch / ours, once: {results['ratio_tutorial_epoch_vs_ours_once']:.2f}x")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()

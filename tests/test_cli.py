@@ -1,0 +1,133 @@
+"""`python -m pipeline` as a user runs it: demo-data, ingest, and its errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from components.ingest import transform
+from pipeline.cli import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--workers", "1"]
+
+
+def test_demo_data_command(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(
+        [
+            "demo-data",
+            "--out",
+            str(out),
+            "--classes",
+            "2",
+            "--groups",
+            "3",
+            "--clips",
+            "1",
+            "--seconds",
+            "0.5",
+        ]
+    )
+    assert code == 0
+    assert (out / "UCF101_videos.zip").stat().st_size > 0
+    assert (out / "UCF101TrainTestSplits-RecognitionTask.zip").exists()
+    assert "videos:" in capsys.readouterr().out
+
+
+def test_ingest_command_prints_what_it_wrote(tiny_demo, tmp_path, capsys):
+    out = tmp_path / "examples"
+    code = main(
+        [
+            "ingest",
+            "--source",
+            tiny_demo.videos_zip,
+            "--split-lists",
+            tiny_demo.lists_zip,
+            "--split",
+            "3",
+            "--classes",
+            "SlideUp,SlideLeft",
+            "--clips-per-class",
+            "4",
+            "--output",
+            str(out),
+            *SMALL,
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "SlideUp" in printed and "SlideLeft" in printed and "SlideRight" not in printed
+    assert "8 videos written" in printed
+    with open(out / transform.REPORT_FILE) as f:
+        report = json.load(f)
+    assert sum(report["written"]["train"].values()) + sum(report["written"]["eval"].values()) == 8
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--classes", "Juggling"], "unknown class names ['Juggling']"),
+        (["--classes", "9"], "asked for 9 classes"),
+        (["--split", "2"], "needs the official split lists"),
+        (["--num-frames", "0"], "num_frames must be >= 1"),
+    ],
+)
+def test_ingest_command_bad_input_is_a_clear_error(tiny_demo, tmp_path, capsys, args, message):
+    code = main(
+        ["ingest", "--source", tiny_demo.videos_zip, "--output", str(tmp_path / "o"), *SMALL, *args]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ingest_command_keeps_an_earlier_output(tiny_demo, tmp_path, capsys):
+    out = tmp_path / "examples"
+    out.mkdir()
+    (out / "precious.txt").write_text("earlier work")
+    code = main(["ingest", "--source", tiny_demo.videos_zip, "--output", str(out), *SMALL])
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "earlier work"
+
+
+def test_missing_source_is_a_clear_error(tmp_path, capsys):
+    code = main(["ingest", "--source", str(tmp_path / "nope.zip"), "--output", str(tmp_path / "o")])
+    assert code == 2
+    assert "nope.zip" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
+    out = tmp_path / "examples"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "ingest",
+            "--source",
+            tiny_demo.videos_zip,
+            "--split-lists",
+            tiny_demo.lists_zip,
+            "--output",
+            str(out),
+            "--num-frames",
+            "4",
+            "--height",
+            "32",
+            "--width",
+            "32",
+            "--workers",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "24 videos written" in result.stdout
+    assert os.listdir(transform.split_dir(str(out), "train"))

@@ -1,0 +1,182 @@
+"""The Trainer end to end on records the ingest writes: train, export, and the
+exported signatures (agreement, streaming equivalence, input errors)."""
+
+import glob
+import json
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.ingest import transform
+from components.ingest.config import IngestConfig
+from components.ingest.selection import SelectionSpec
+from components.ingest.video import FrameSpec
+from trainer import run
+from trainer.config import TrainerConfig
+
+pytestmark = pytest.mark.slow
+RES = 32
+
+
+@pytest.fixture(scope="module")
+def examples_dir(tiny_demo, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("examples"))
+    config = IngestConfig(
+        source=tiny_demo.videos_zip,
+        split_lists=tiny_demo.lists_zip,
+        selection=SelectionSpec(split=1),
+        frames=FrameSpec(num_frames=8, height=RES, width=RES),
+    )
+    transform.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
+    return out
+
+
+def patterns(examples_dir, split):
+    return [os.path.join(transform.split_dir(examples_dir, split), "*")]
+
+
+def train(examples_dir, tmp_path_factory, **overrides):
+    config = TrainerConfig(
+        **{
+            "random_init": True,
+            "resolution": RES,
+            "num_frames": 4,
+            "epochs": 2,
+            "batch_size": 4,
+            "eval_views": 2,
+            "top_k": 2,
+            **overrides,
+        }
+    )
+    root = tmp_path_factory.mktemp("trainer")
+    fn_args = types.SimpleNamespace(
+        custom_config={"trainer": json.loads(config.to_json())},
+        train_files=patterns(examples_dir, "train"),
+        eval_files=patterns(examples_dir, "eval"),
+        serving_model_dir=str(root / "serving"),
+        model_run_dir=str(root / "run"),
+    )
+    run.run_fn(fn_args)
+    return fn_args, tf.saved_model.load(fn_args.serving_model_dir)
+
+
+@pytest.fixture(scope="module")
+def stream_model(examples_dir, tmp_path_factory):
+    return train(examples_dir, tmp_path_factory, variant="stream")
+
+
+def eval_records(examples_dir, n=3):
+    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files).take(n)]
+
+
+def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
+    fn_args, model = stream_model
+    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert summary["labels"] == ["SlideLeft", "SlideRight", "SlideUp"]
+    assert len(summary["history"]["loss"]) == 2
+    assert 0.0 <= summary["eval_multi_clip_accuracy"] <= 1.0
+    assert summary["checkpoint"] == "random_init"
+    assert glob.glob(
+        os.path.join(fn_args.model_run_dir, "**", "events.out.tfevents.*"), recursive=True
+    )
+    assert set(model.signatures) == {
+        "serving_default",
+        "frames",
+        "labels",
+        "init_states",
+        "stream_step",
+    }
+    labels = model.signatures["labels"]()["labels"].numpy().tolist()
+    assert labels == [b"SlideLeft", b"SlideRight", b"SlideUp"]
+
+
+def test_serving_default_agrees_with_frames_signature(stream_model, examples_dir):
+    from components.ingest import records
+    from trainer import input as video_input
+
+    _, model = stream_model
+    serialized = eval_records(examples_dir)
+    served = model.signatures["serving_default"](examples=tf.constant(serialized))
+    assert served["probabilities"].shape == (3, 3)
+    np.testing.assert_allclose(served["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)
+    assert served["top_k_labels"].shape == (3, 2)
+
+    for i, data in enumerate(serialized):
+        record = records.from_example_bytes(data)
+        starts = video_input.spread_starts(tf.constant(record.num_real_frames), 4, 2)
+        clips = video_input.decode_windows(tf.constant(record.jpeg_frames), starts, 4, RES)
+        per_view = model.signatures["frames"](frames=clips)["probabilities"].numpy()
+        np.testing.assert_allclose(per_view.mean(0), served["probabilities"][i], atol=1e-5)
+        top = served["top_k_indices"][i].numpy()
+        assert (
+            served["top_k_labels"][i, 0].numpy().decode()
+            == (["SlideLeft", "SlideRight", "SlideUp"][top[0]])
+        )
+
+
+def test_stream_frame_by_frame_equals_whole_clip(stream_model):
+    _, model = stream_model
+    clip = tf.random.uniform([2, 7, RES, RES, 3], seed=3)
+    whole = model.signatures["frames"](frames=clip)["probabilities"].numpy()
+    states = model.signatures["init_states"](input_shape=tf.constant([2, 1, RES, RES, 3]))
+    for t in range(7):
+        out = model.signatures["stream_step"](image=clip[:, t : t + 1], **states)
+        states = {k: v for k, v in out.items() if k.startswith("state")}
+    np.testing.assert_allclose(out["probabilities"].numpy(), whole, atol=1e-4)
+    # Several frames per step give the same result too.
+    states = model.signatures["init_states"](input_shape=tf.constant([2, 1, RES, RES, 3]))
+    for t in (0, 3):
+        out = model.signatures["stream_step"](image=clip[:, t : t + 4 if t else 3], **states)
+        states = {k: v for k, v in out.items() if k.startswith("state")}
+    np.testing.assert_allclose(out["probabilities"].numpy(), whole, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "shape, error, message",
+    [
+        ([1, 4, RES, RES, 4], tf.errors.InvalidArgumentError, "3 \\(RGB\\) channels"),
+        ([1, 0, RES, RES, 3], tf.errors.InvalidArgumentError, "empty clip"),
+        ([4, RES, RES, 3], tf.errors.InvalidArgumentError, "wrong rank"),
+    ],
+)
+def test_bad_frames_fail_at_the_signature_with_a_message(stream_model, shape, error, message):
+    _, model = stream_model
+    with pytest.raises(error, match=message):
+        model.signatures["frames"](frames=tf.zeros(shape))
+    with pytest.raises(error, match=message):
+        states = model.signatures["init_states"](input_shape=tf.constant([1, 1, RES, RES, 3]))
+        model.signatures["stream_step"](image=tf.zeros(shape), **states)
+
+
+def test_base_variant_with_fast_3d_exports_without_stream_signatures(
+    examples_dir, tmp_path_factory
+):
+    _, model = train(examples_dir, tmp_path_factory, variant="base", epochs=1)
+    assert set(model.signatures) == {"serving_default", "frames", "labels"}
+    out = model.signatures["serving_default"](examples=tf.constant(eval_records(examples_dir, 2)))
+    assert out["probabilities"].shape == (2, 3)
+
+
+def test_missing_labels_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="labels.txt not found"):
+        run.labels_of([str(tmp_path / "Split-train" / "*")])
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({}, "random_init: true"),
+        ({"random_init": True, "variant": "lite"}, "variant must be one of"),
+        ({"random_init": True, "dropout": 1.5}, "dropout must be in"),
+        ({"random_init": True, "checkpoint": "x.tar.gz"}, "exclude each other"),
+        ({"random_init": True, "epoch": 3}, "unknown trainer config fields \\['epoch'\\]"),
+    ],
+)
+def test_trainer_config_errors_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        TrainerConfig.from_dict(fields)

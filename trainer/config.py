@@ -1,0 +1,112 @@
+"""TrainerConfig: the model and training settings, passed as the Trainer's custom_config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from trainer.architecture import MODEL_IDS, VARIANTS
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline", "ckpt")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """How to build and fine-tune the classifier.
+
+    Attributes:
+      model_id: MoViNet size: a0 (default), a1, a2.
+      variant: 'base' (non-causal 3D) or 'stream' (causal; exports streaming signatures).
+      num_frames: frames per clip (temporal window) fed to the model.
+      resolution: frames are resized to resolution x resolution.
+      batch_size, epochs, learning_rate, optimizer: training (Adam 1e-3 as the tutorial).
+      dropout: dropout before the classifier's last layer.
+      label_smoothing: of the cross-entropy loss.
+      seed: seeds windows, shuffling and the head's initialisation.
+      checkpoint: Model Garden checkpoint: a directory, a .tar.gz, or an http(s)/gs URL.
+      random_init: train from random weights; must be set explicitly when no
+        checkpoint is given (never a silent fallback).
+      trainable_blocks: 0 freezes the backbone (features are cached and only the
+        head trains); N > 0 unfreezes the last N blocks; -1 the whole backbone.
+      train_views: random temporal windows per training video (augmentation).
+      eval_views: windows spread over each eval video, averaged (multi-clip).
+      fast_3d: run the base model's depthwise 3D convolutions as sums of 2D ones.
+      mixed_precision: float16 compute on GPU.
+      top_k: labels returned by the serving signatures.
+      checkpoint_cache_dir: where downloaded checkpoints are kept.
+    """
+
+    model_id: str = "a0"
+    variant: str = "base"
+    num_frames: int = 8
+    resolution: int = 172
+    batch_size: int = 8
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    dropout: float = 0.0
+    label_smoothing: float = 0.0
+    seed: int = 42
+    checkpoint: str = ""
+    random_init: bool = False
+    trainable_blocks: int = 0
+    train_views: int = 2
+    eval_views: int = 3
+    fast_3d: bool = True
+    mixed_precision: bool = False
+    top_k: int = 5
+    checkpoint_cache_dir: str = DEFAULT_CACHE
+
+    def __post_init__(self):
+        checks = [
+            (self.model_id in MODEL_IDS, "model_id", f"one of {MODEL_IDS}"),
+            (self.variant in VARIANTS, "variant", f"one of {VARIANTS}"),
+            (self.num_frames >= 1, "num_frames", ">= 1"),
+            (self.resolution >= 32, "resolution", ">= 32"),
+            (self.batch_size >= 1, "batch_size", ">= 1"),
+            (self.epochs >= 1, "epochs", ">= 1"),
+            (self.learning_rate > 0, "learning_rate", "> 0"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
+            (0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)"),
+            (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)"),
+            (self.trainable_blocks >= -1, "trainable_blocks", ">= -1"),
+            (self.train_views >= 1, "train_views", ">= 1"),
+            (self.eval_views >= 1, "eval_views", ">= 1"),
+            (self.top_k >= 1, "top_k", ">= 1"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ValueError(
+                    f"trainer config: {name} must be {expected}, got {getattr(self, name)!r}"
+                )
+        if not self.checkpoint and not self.random_init:
+            raise ValueError(
+                "trainer config: give a pretrained checkpoint (directory, .tar.gz or URL, "
+                "e.g. Model Garden's movinet_a0_base.tar.gz) or set random_init: true to "
+                "train from random weights"
+            )
+        if self.checkpoint and self.random_init:
+            raise ValueError("trainer config: checkpoint and random_init exclude each other")
+
+    @property
+    def frozen(self) -> bool:
+        return self.trainable_blocks == 0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise ValueError(
+                f"unknown trainer config fields {sorted(extra)}; known: {sorted(known)}"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainerConfig:
+        return cls.from_dict(json.loads(text))

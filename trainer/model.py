@@ -1,0 +1,127 @@
+"""The classifier: a (pretrained, usually frozen) MoViNet backbone under a new head.
+
+The head is MoViNet's own classifier head written as dense layers on the pooled
+backbone features (a 1x1x1 convolution on a [B, 1, 1, 1, C] tensor is a dense
+layer): projection to `head_filters` with the architecture's activation,
+dropout, then the class logits. With a frozen backbone the same head trains on
+cached features (see `features.py`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from trainer import architecture
+from trainer.architecture import MovinetArch
+from trainer.config import TrainerConfig
+
+
+def load_backbone(config: TrainerConfig, arch: MovinetArch):
+    """The backbone with pretrained weights (or random ones when the config says so),
+    frozen or partly unfrozen, with the fast 3D depthwise path when enabled."""
+    if config.checkpoint:
+        from trainer import checkpoint
+
+        prefix = checkpoint.resolve_checkpoint(config.checkpoint, config.checkpoint_cache_dir)
+        backbone = checkpoint.restore_pretrained(arch, prefix)
+        logging.info("restored %s from %s", arch.checkpoint_name, prefix)
+    else:
+        logging.warning("training %s from random weights (random_init: true)", arch.checkpoint_name)
+        backbone = architecture.build_backbone(arch)
+    if config.fast_3d and arch.conv_type == "3d":
+        from trainer.fast_conv import use_fast_depthwise_conv3d
+
+        logging.info(
+            "fast 3D path on %d depthwise convolutions", use_fast_depthwise_conv3d(backbone)
+        )
+    set_trainable_blocks(backbone, config.trainable_blocks)
+    return backbone
+
+
+def set_trainable_blocks(backbone, trainable_blocks: int) -> None:
+    """0 freezes the backbone, -1 unfreezes it all, N > 0 the last N blocks (+ its head)."""
+    if trainable_blocks == 0:
+        backbone.trainable = False
+        return
+    backbone.trainable = True
+    if trainable_blocks == -1:
+        return
+    block_ids = sorted(
+        {
+            int(layer.name.split("_")[0][len("block") :])
+            for layer in backbone.layers
+            if layer.name.startswith("block")
+        }
+    )
+    if trainable_blocks > len(block_ids):
+        raise ValueError(
+            f"trainable_blocks={trainable_blocks} but the backbone has {len(block_ids)} blocks"
+        )
+    keep = set(block_ids[-trainable_blocks:])
+    for layer in backbone.layers:
+        if layer.name.startswith("block"):
+            layer.trainable = int(layer.name.split("_")[0][len("block") :]) in keep
+        elif layer.name != "head":
+            layer.trainable = False
+
+
+def feature_dim(backbone) -> int:
+    """Width of the backbone's pooled output (480 for A0)."""
+    return int(backbone.output_shape[0]["head"][-1])
+
+
+def backbone_features(backbone, arch: MovinetArch, clips: tf.Tensor, training=False) -> tf.Tensor:
+    """Pooled backbone features [B, C] of clips [B, T, H, W, 3] (whole clip, also causal)."""
+    inputs = {"image": clips}
+    if arch.causal:
+        inputs.update(backbone.init_states(tf.shape(clips)))
+    endpoints, _ = backbone(inputs, training=training)
+    return tf.reshape(endpoints["head"], [tf.shape(clips)[0], -1])
+
+
+def build_head(
+    arch: MovinetArch, in_dim: int, head_filters: int, num_classes: int, dropout: float, seed: int
+) -> tf_keras.Model:
+    """The new classifier head: features [B, in_dim] -> logits [B, num_classes]."""
+    from official.modeling import tf_utils
+
+    tf_keras.utils.set_random_seed(seed)
+    features = tf_keras.Input([in_dim], name="features")
+    x = tf_keras.layers.Dense(
+        head_filters,
+        activation=tf_utils.get_activation(arch.head_activation),
+        kernel_initializer="he_normal",
+        name="head_projection",
+    )(features)
+    x = tf_keras.layers.Dropout(dropout, name="head_dropout")(x)
+    logits = tf_keras.layers.Dense(
+        num_classes,
+        kernel_initializer=tf_keras.initializers.RandomNormal(stddev=0.01),
+        name="classifier",
+        dtype="float32",
+    )(x)
+    return tf_keras.Model(features, logits, name="head")
+
+
+class VideoClassifier(tf_keras.Model):
+    """Backbone + head: clips [B, T, H, W, 3] in [0, 1] -> logits [B, num_classes]."""
+
+    def __init__(self, backbone, head: tf_keras.Model, arch: MovinetArch, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.head = head
+        self.arch = arch
+
+    def call(self, clips, training=False):
+        trainable = self.backbone.trainable and training
+        return self.head(
+            backbone_features(self.backbone, self.arch, clips, trainable), training=training
+        )
+
+    def stream_step(self, frames: tf.Tensor, states: dict) -> tuple[tf.Tensor, dict]:
+        """Causal models: logits after `frames` given the states before them."""
+        endpoints, new_states = self.backbone({**states, "image": frames}, training=False)
+        features = tf.reshape(endpoints["head"], [tf.shape(frames)[0], -1])
+        return self.head(features, training=False), new_states

@@ -1,0 +1,159 @@
+"""The TFX Trainer's entry point (`run_fn`) and the training it runs.
+
+custom_config = {"trainer": TrainerConfig fields}. The label names come from
+the Examples artifact the ingest wrote (`labels.txt` beside the splits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from components.ingest.transform import LABELS_FILE
+from trainer import architecture, features
+from trainer import input as video_input
+from trainer.config import TrainerConfig
+from trainer.export import export_model
+from trainer.model import VideoClassifier, build_head, feature_dim, load_backbone
+
+SUMMARY_FILE = "training_summary.json"
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point."""
+    custom = dict(fn_args.custom_config or {})
+    config = TrainerConfig.from_dict(custom.get("trainer", {}))
+    labels = labels_of(fn_args.train_files)
+    train_and_export(
+        config,
+        fn_args.train_files,
+        fn_args.eval_files,
+        labels,
+        fn_args.serving_model_dir,
+        fn_args.model_run_dir,
+    )
+
+
+def labels_of(file_patterns: list[str]) -> list[str]:
+    """Label names stored by the ingest beside the split folders."""
+    examples_dir = os.path.dirname(os.path.dirname(file_patterns[0].rstrip("/")))
+    path = os.path.join(examples_dir, LABELS_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: the trainer reads Examples written by the VideoIngest component"
+        )
+    with tf.io.gfile.GFile(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def choose_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over several GPUs; the default strategy otherwise."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        logging.info("MirroredStrategy over %d GPUs", len(gpus))
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train_and_export(
+    config: TrainerConfig,
+    train_files,
+    eval_files,
+    labels: list[str],
+    serving_model_dir: str,
+    model_run_dir: str,
+) -> dict:
+    """Builds, fine-tunes and exports the classifier; returns the training summary."""
+    start = time.monotonic()
+    arch = architecture.arch_for(config.model_id, config.variant)
+    if config.mixed_precision and tf.config.list_logical_devices("GPU"):
+        tf_keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = choose_strategy()
+    with strategy.scope():
+        backbone = load_backbone(config, arch)
+        head = build_head(
+            arch,
+            feature_dim(backbone),
+            backbone.head_filters,
+            len(labels),
+            config.dropout,
+            config.seed,
+        )
+        classifier = VideoClassifier(backbone, head, arch)
+    window = dict(window=config.num_frames, resolution=config.resolution, seed=config.seed)
+    train_ds = video_input.clips_dataset(
+        train_files, views=config.train_views, training=True, **window
+    )
+    eval_ds = video_input.clips_dataset(
+        eval_files, views=config.eval_views, training=False, **window
+    )
+    callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
+    if config.frozen:
+        train_features = features.extract_features(
+            backbone, arch, train_ds, config.batch_size, "train"
+        )
+        eval_features = features.extract_features(
+            backbone, arch, eval_ds, config.batch_size, "eval"
+        )
+        with strategy.scope():
+            summary = features.train_head(
+                head, train_features, eval_features, config, len(labels), callbacks
+            )
+    else:
+        with strategy.scope():
+            summary = _train_end_to_end(
+                classifier, train_ds, eval_ds, config, len(labels), callbacks
+            )
+    export_model(classifier, labels, config, arch, serving_model_dir)
+    summary.update(
+        labels=labels,
+        seconds=time.monotonic() - start,
+        variant=arch.variant,
+        checkpoint=config.checkpoint or "random_init",
+    )
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, SUMMARY_FILE), "w") as f:
+        f.write(json.dumps(summary, indent=2))
+    logging.info(
+        "trained in %.0f s; eval multi-clip accuracy %.3f",
+        summary["seconds"],
+        summary["eval_multi_clip_accuracy"],
+    )
+    return summary
+
+
+def _train_end_to_end(
+    classifier, train_ds, eval_ds, config: TrainerConfig, num_classes: int, callbacks
+) -> dict:
+    """Unfrozen blocks: every epoch decodes windows and runs the backbone."""
+
+    def single_views(clips, label):
+        views = tf.shape(clips)[0]
+        return clips, tf.repeat(tf.one_hot(label, num_classes)[None], views, axis=0)
+
+    train = train_ds.map(single_views).unbatch().shuffle(256, seed=config.seed)
+    evaluation = eval_ds.map(single_views).unbatch()
+    features.compile_classifier(classifier, config)
+    history = classifier.fit(
+        train.batch(config.batch_size).prefetch(2),
+        validation_data=evaluation.batch(config.batch_size).prefetch(2),
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    probabilities, labels = [], []
+    for clips, label in eval_ds:
+        probabilities.append(tf.nn.softmax(classifier(clips, training=False)).numpy())
+        labels.append(int(label))
+    probabilities, labels = np.stack(probabilities), np.array(labels)
+    return {
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "eval_single_clip_accuracy": float(np.mean(probabilities.argmax(-1) == labels[:, None])),
+        "eval_multi_clip_accuracy": float(np.mean(probabilities.mean(1).argmax(-1) == labels)),
+    }

@@ -43,6 +43,8 @@ test-fast: install
 
 bench: install
 	$(PY) -m bench.ingest
+	$(PY) -m bench.backbone
+	$(PY) -m bench.finetune
 
 lint: install
 	$(VENV)/bin/ruff check .

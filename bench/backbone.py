@@ -16,10 +16,11 @@ Usage: python -m bench.backbone [--model-id a0] [--frames 8] [--size 172] [--bat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
+
+from bench import write_results
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -133,10 +134,7 @@ def main() -> None:
         f"ours vs Model Garden 3d: {results['speedup_ours_vs_model_garden_3d']:.1f}x "
         f"(goal >= 10x); {switched} layers switched; head max abs diff {max_abs_diff:.2e}"
     )
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"written {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

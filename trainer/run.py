@@ -156,9 +156,4 @@ def _train_end_to_end(
     for clips, label in eval_ds:
         probabilities.append(tf.nn.softmax(classifier(clips, training=False)).numpy())
         labels.append(int(label))
-    probabilities, labels = np.stack(probabilities), np.array(labels)
-    return {
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "eval_single_clip_accuracy": float(np.mean(probabilities.argmax(-1) == labels[:, None])),
-        "eval_multi_clip_accuracy": float(np.mean(probabilities.mean(1).argmax(-1) == labels)),
-    }
+    return features.training_summary(history, np.stack(probabilities), np.array(labels))

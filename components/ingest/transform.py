@@ -20,7 +20,7 @@ from components.ingest import records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import EVAL, TRAIN, PlannedVideo, Selection, select_videos
-from components.ingest.video import VideoDecodeError, decode_clip, encode_jpeg
+from components.ingest.video import Clip, VideoDecodeError, decode_clip, encode_jpeg
 
 SPLITS = (TRAIN, EVAL)
 RECORD_PREFIX = "data_tfrecord"
@@ -64,6 +64,24 @@ def plan_ingest(config: IngestConfig) -> tuple[Selection, list[str]]:
     return selection, refused
 
 
+def clip_record(
+    clip: Clip, config: IngestConfig, label: int, label_text: str, media_id: str, group: str
+) -> records.VideoRecord:
+    """The record of one decoded clip: its frames as JPEG plus what the trainer needs."""
+    return records.VideoRecord(
+        jpeg_frames=tuple(encode_jpeg(f, config.jpeg_quality) for f in clip.frames),
+        label=label,
+        label_text=label_text,
+        media_id=media_id,
+        group=group,
+        num_real_frames=clip.num_real,
+        frame_stride=clip.stride,
+        source_fps=float(clip.source_fps or 0.0),
+        height=config.frames.height,
+        width=config.frames.width,
+    )
+
+
 class _EncodeVideo(beam.DoFn):
     """Fetches, decodes once, samples, resizes and JPEG-encodes one video.
 
@@ -99,17 +117,14 @@ class _EncodeVideo(beam.DoFn):
                 _BAD, {"video": entry.member, "split": video.split, "reason": str(e)}
             )
             return
-        record = records.VideoRecord(
-            jpeg_frames=tuple(encode_jpeg(f, self._config.jpeg_quality) for f in clip.frames),
-            label=video.label,
-            label_text=self._class_names[video.label],
-            media_id=entry.file_name,
-            group=f"{self._class_names[video.label]}/{entry.group}",
-            num_real_frames=clip.num_real,
-            frame_stride=clip.stride,
-            source_fps=float(clip.source_fps or 0.0),
-            height=self._config.frames.height,
-            width=self._config.frames.width,
+        label_text = self._class_names[video.label]
+        record = clip_record(
+            clip,
+            self._config,
+            video.label,
+            label_text,
+            entry.file_name,
+            f"{label_text}/{entry.group}",
         )
         self._ok.inc()
         logging.info(

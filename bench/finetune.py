@@ -90,7 +90,7 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int) -> dict
     from components.ingest.config import IngestConfig
     from components.ingest.selection import SelectionSpec
     from components.ingest.video import FrameSpec
-    from pipeline.cli import direct_runner_args
+    from pipeline.beam import direct_runner_args
     from trainer.config import TrainerConfig
     from trainer.run import labels_of, train_and_export
 

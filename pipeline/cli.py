@@ -3,6 +3,7 @@
 Commands:
   demo-data  write the synthetic UCF101-like demo dataset (videos zip + split lists)
   ingest     run the ingest's Beam transform without an orchestrator
+  run        run the whole pipeline locally (ingest, validate, train, evaluate, push)
 """
 
 from __future__ import annotations
@@ -72,6 +73,59 @@ def _add_ingest_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier output")
 
 
+def _add_run_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the whole pipeline locally (LocalDagRunner)",
+        description="Without --config the built-in demo runs (data from `make demo-data`).",
+    )
+    p.add_argument("--config", default=None, help="pipeline config (YAML or JSON)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set trainer.epochs=5 (repeatable)",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the config and stop")
+
+
+def _run_pipeline(args) -> int:
+    from pipeline.config import load_config
+
+    config = load_config(args.config, args.set)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    from pipeline import local_runner, progress
+
+    print(f"pipeline {config.name}: root {config.pipeline_root}", file=sys.stderr)
+    start = time.monotonic()
+    with progress.component_progress(verbose=bool(os.environ.get("VERBOSE"))):
+        summary = local_runner.run_local(config)
+    _print_run_summary(summary, time.monotonic() - start)
+    return 0
+
+
+def _print_run_summary(summary, elapsed: float) -> None:
+    reused = [name for name, state in summary.executions.items() if state == "CACHED"]
+    print(f"run {summary.run_id} finished in {elapsed:.0f}s")
+    if reused:
+        print(f"reused from earlier runs (cached): {', '.join(reused)}")
+    for title, value in summary.headline.items():
+        print(f"  {title:<24} {value:.3f}")
+    print(f"model:  {summary.model}")
+    print(f"report: {summary.report}")
+    if summary.pushed_to:
+        print(f"pushed: {summary.pushed_to}")
+    else:
+        print("not pushed: the model was not blessed")
+        for reason in summary.reasons:
+            print(f"  - {reason}")
+
+
 def _run_demo(args) -> int:
     from pipeline.demo_data import DemoSpec, write_demo_dataset
 
@@ -124,19 +178,9 @@ def _ingest_config(args):
     )
 
 
-def direct_runner_args(workers: int) -> list[str]:
-    """Beam args for the local DirectRunner with `workers` processes."""
-    if workers <= 1:
-        return ["--runner=DirectRunner", "--direct_num_workers=1"]
-    return [
-        "--runner=DirectRunner",
-        f"--direct_num_workers={workers}",
-        "--direct_running_mode=multi_processing",
-    ]
-
-
 def _run_ingest(args, beam_args: list[str]) -> int:
     from components.ingest import transform
+    from pipeline.beam import local_beam_args
 
     config = _ingest_config(args)
     if os.path.exists(args.output) and os.listdir(args.output):
@@ -145,8 +189,7 @@ def _run_ingest(args, beam_args: list[str]) -> int:
                 f"--output {args.output!r} is not empty; pass --overwrite to replace it"
             )
         shutil.rmtree(args.output)
-    if not any(a.startswith("--runner") for a in beam_args):
-        beam_args = direct_runner_args(args.workers) + beam_args
+    beam_args = local_beam_args(beam_args, args.workers)
     print(f"ingesting {config.source} -> {args.output}", file=sys.stderr)
     start = time.monotonic()
     report = transform.run_ingest(config, args.output, beam_args)
@@ -189,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(sub)
     _add_ingest_parser(sub)
+    _add_run_parser(sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "ingest":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -196,12 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     from absl import logging
 
     from components.ingest.errors import IngestError
+    from pipeline.config import ConfigError
 
     logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
     try:
         if args.command == "demo-data":
             return _run_demo(args)
+        if args.command == "run":
+            return _run_pipeline(args)
         return _run_ingest(args, extra)
-    except (IngestError, ValueError) as e:
+    except (IngestError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

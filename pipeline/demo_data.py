@@ -4,8 +4,8 @@ Each class is a motion (a shape sliding one way, growing, shrinking, circling,
 bouncing, shaking, pulsing), so one frame
 cannot tell the classes apart: the object's position and size range over the same
 values in every class, only their change over time differs. Groups play UCF101's
-role (same actor, same scene): a group fixes the background and the object's look,
-and the official-format split lists keep each group in train or test.
+role (same actor, same scene): a group fixes the background and the object's look
+in every class, and the official-format split lists keep each group in train or test.
 """
 
 from __future__ import annotations
@@ -169,12 +169,16 @@ def held_out_groups(num_groups: int, split: int) -> set[int]:
 def write_videos(folder: str, spec: DemoSpec, progress=None) -> list[str]:
     """Writes the demo videos as `<folder>/<Class>/<video>.avi`; returns relative paths."""
     rng = np.random.default_rng(spec.seed)
+    # Group g has the same scene in every class (as if one actor performed every
+    # action there): the scene says nothing about the class, so a model trained
+    # from scratch on a few groups cannot shortcut motion by memorising scenes.
+    looks = [_group_look(rng) for _ in range(spec.groups_per_class)]
     num_frames = max(2, round(spec.seconds * FPS))
     written = []
     for class_name in MOTIONS[: spec.num_classes]:
         os.makedirs(os.path.join(folder, class_name), exist_ok=True)
         for group in range(1, spec.groups_per_class + 1):
-            look = _group_look(rng)
+            look = looks[group - 1]
             for clip in range(1, spec.clips_per_group + 1):
                 rel = f"{class_name}/{video_name(class_name, group, clip)}"
                 write_avi(os.path.join(folder, rel), render_clip(class_name, rng, look, num_frames))

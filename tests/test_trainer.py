@@ -112,6 +112,11 @@ def test_serving_default_agrees_with_frames_signature(stream_model, examples_dir
         clips = video_input.decode_windows(tf.constant(record.jpeg_frames), starts, 4, RES)
         per_view = model.signatures["frames"](frames=clips)["probabilities"].numpy()
         np.testing.assert_allclose(per_view.mean(0), served["probabilities"][i], atol=1e-5)
+        # Two views: the centre window is decoded as an extra one for single-clip scores.
+        centre = video_input.spread_starts(tf.constant(record.num_real_frames), 4, 1)
+        clip = video_input.decode_windows(tf.constant(record.jpeg_frames), centre, 4, RES)
+        single = model.signatures["frames"](frames=clip)["probabilities"].numpy()[0]
+        np.testing.assert_allclose(single, served["single_clip_probabilities"][i], atol=1e-5)
         top = served["top_k_indices"][i].numpy()
         assert (
             served["top_k_labels"][i, 0].numpy().decode()

@@ -35,6 +35,9 @@ class TrainerConfig:
       fast_3d: run the base model's depthwise 3D convolutions as sums of 2D ones.
       mixed_precision: float16 compute on GPU.
       top_k: labels returned by the serving signatures.
+      bn_momentum: momentum of the BatchNorm moving averages while training (Model
+        Garden's 0.99 suits long runs; a short run from random weights needs a
+        lower one, or the averages the eval uses still hold their initial values).
       checkpoint_cache_dir: where downloaded checkpoints are kept.
     """
 
@@ -57,6 +60,7 @@ class TrainerConfig:
     fast_3d: bool = True
     mixed_precision: bool = False
     top_k: int = 5
+    bn_momentum: float = 0.99
     checkpoint_cache_dir: str = DEFAULT_CACHE
 
     def __post_init__(self):
@@ -75,6 +79,7 @@ class TrainerConfig:
             (self.train_views >= 1, "train_views", ">= 1"),
             (self.eval_views >= 1, "eval_views", ">= 1"),
             (self.top_k >= 1, "top_k", ">= 1"),
+            (0.0 <= self.bn_momentum < 1.0, "bn_momentum", "in [0, 1)"),
         ]
         for ok, name, expected in checks:
             if not ok:

@@ -4,7 +4,8 @@ for causal models, a stream of frames carried by states.
 Signatures:
 - `serving_default(examples: string [B])`: records in the ingest format; the
   score averages `eval_views` windows spread over each video (multi-clip), as
-  TFMA and a model server call it;
+  TFMA and a model server call it; `single_clip_probabilities` is the centre
+  window's alone, so evaluation reports single-clip beside multi-clip accuracy;
 - `frames(frames: float32 [B, T, H, W, 3] in [0, 1])`: one clip per row;
 - `labels()`: the class names, in label order;
 - causal models: `init_states(input_shape: int32 [5])` and
@@ -72,21 +73,30 @@ class VideoModelModule(tf.Module):
     def serve_examples(self, examples):
         parsed = video_input.parse_examples(examples)
         window, resolution, views = self._window, self._resolution, self._views
+        # With an odd view count the middle view is the centre window; otherwise the
+        # centre window is decoded as one extra view.
+        centre = views // 2 if views % 2 else views
+        decoded = views if views % 2 else views + 1
 
         def windows(i):
-            starts = video_input.spread_starts(parsed["num_real"][i], window, views)
+            num_real = parsed["num_real"][i]
+            starts = video_input.spread_starts(num_real, window, views)
+            if decoded > views:
+                starts = tf.concat([starts, video_input.spread_starts(num_real, window, 1)], 0)
             return video_input.decode_windows(parsed["encoded"][i], starts, window, resolution)
 
         clips = tf.map_fn(
             windows,
             tf.range(tf.shape(examples)[0]),
             fn_output_signature=tf.TensorSpec(
-                [views, window, resolution, resolution, 3], tf.float32
+                [decoded, window, resolution, resolution, 3], tf.float32
             ),
         )
         flat = tf.reshape(clips, [-1, window, resolution, resolution, 3])
-        probabilities = tf.reshape(self._probabilities(flat), [tf.shape(examples)[0], views, -1])
-        return self._outputs(tf.reduce_mean(probabilities, axis=1))
+        probabilities = tf.reshape(self._probabilities(flat), [tf.shape(examples)[0], decoded, -1])
+        outputs = self._outputs(tf.reduce_mean(probabilities[:, :views], axis=1))
+        outputs["single_clip_probabilities"] = probabilities[:, centre]
+        return outputs
 
     # Any shape is accepted at the boundary so that `_check_frames` can say what is wrong.
     @tf.function(autograph=False, input_signature=[tf.TensorSpec(None, tf.float32, name="frames")])

@@ -37,7 +37,15 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
             "fast 3D path on %d depthwise convolutions", use_fast_depthwise_conv3d(backbone)
         )
     set_trainable_blocks(backbone, config.trainable_blocks)
+    set_bn_momentum(backbone, config.bn_momentum)
     return backbone
+
+
+def set_bn_momentum(backbone, momentum: float) -> None:
+    """Sets the moving-average momentum of every BatchNorm layer (read when training)."""
+    for layer in backbone.submodules:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def set_trainable_blocks(backbone, trainable_blocks: int) -> None:

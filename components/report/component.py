@@ -1,0 +1,60 @@
+"""ModelReport: a human report for every evaluated model, recorded as an artifact.
+
+Usage:
+
+    report = ModelReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        model_run=trainer.outputs["model_run"],
+    )
+
+The output `HtmlReport` artifact holds `report.html` (one self-contained page:
+headline metrics, confusion-matrix heatmap, per-class table, training curves and
+the comparison with the latest blessed model), `confusion_matrix.png` and
+`metrics.json`. Its custom properties carry the headline figures and the verdict,
+so `python -m pipeline history` and Kubeflow's UI can show them.
+"""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.report import executor
+
+
+class HtmlReport(types.Artifact):
+    """A folder holding report.html and its figures."""
+
+    TYPE_NAME = "HtmlReport"
+
+
+class ModelReportSpec(types.ComponentSpec):
+    """Inputs: the Evaluator's outputs and the Trainer's run; output: the report."""
+
+    PARAMETERS = {"top_k": ExecutionParameter(type=int, optional=True)}
+    INPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "model_run": ChannelParameter(type=standard_artifacts.ModelRun),
+    }
+    OUTPUTS = {"report": ChannelParameter(type=HtmlReport)}
+
+
+class ModelReport(base_component.BaseComponent):
+    """Writes the evaluation report of the candidate model."""
+
+    SPEC_CLASS = ModelReportSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, evaluation, blessing, model_run, top_k: int = 5):
+        spec = ModelReportSpec(
+            evaluation=evaluation,
+            blessing=blessing,
+            model_run=model_run,
+            top_k=top_k,
+            report=types.Channel(type=HtmlReport),
+        )
+        super().__init__(spec=spec)

@@ -1,0 +1,114 @@
+"""The ModelReport executor: reads the evaluation, writes report.html and its figures."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components.report import figures, results
+from components.report.render import render_report
+from trainer.run import SUMMARY_FILE
+
+REPORT_FILE = "report.html"
+HEATMAP_FILE = "confusion_matrix.png"
+METRICS_FILE = "metrics.json"
+MULTI_CLIP = "probabilities/sparse_categorical_accuracy"
+SINGLE_CLIP = "single_clip_probabilities/sparse_categorical_accuracy"
+
+
+def headline_keys(top_k: int, num_classes: int) -> dict[str, str]:
+    """Report titles -> metric names (TFMA's `output/metric`)."""
+    keys = {"accuracy (multi-clip)": MULTI_CLIP, "accuracy (single-clip)": SINGLE_CLIP}
+    if num_classes >= top_k:
+        keys[f"top-{top_k} accuracy"] = f"probabilities/top_{top_k}_accuracy"
+    keys["mean class accuracy"] = "mean_class_accuracy"
+    return keys
+
+
+def read_training_summary(model_run_uri: str) -> dict:
+    path = os.path.join(model_run_uri, SUMMARY_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path} not found: the Trainer's run_fn writes it")
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _write(path: str, data: bytes | str) -> None:
+    with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+
+
+class Executor(base_executor.BaseExecutor):
+    """Builds the report from plain values (see `results`, `figures`, `render`)."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        evaluation_artifact = artifact_utils.get_single_instance(input_dict["evaluation"])
+        blessing = artifact_utils.get_single_instance(input_dict["blessing"])
+        model_run = artifact_utils.get_single_instance(input_dict["model_run"])
+        report = artifact_utils.get_single_instance(output_dict["report"])
+        top_k = int(exec_properties.get("top_k") or 5)
+
+        training = read_training_summary(model_run.uri)
+        labels = list(training["labels"])
+        evaluation = results.load_evaluation(evaluation_artifact.uri, len(labels))
+        classes = results.class_metrics(evaluation.confusion)
+        blessed = bool(blessing.get_int_custom_property("blessed"))
+        model_uri = blessing.get_string_custom_property("current_model") or "unknown"
+        keys = headline_keys(top_k, len(labels))
+
+        heatmap = figures.confusion_heatmap(
+            evaluation.confusion, labels, "Confusion matrix (multi-clip, eval split)"
+        )
+        page = render_report(
+            model_uri=model_uri,
+            blessed=blessed,
+            evaluation=evaluation,
+            classes=classes,
+            labels=labels,
+            headline_keys=keys,
+            heatmap_png=heatmap,
+            curves_png=figures.training_curves(training.get("history", {})),
+            training=training,
+        )
+        tf.io.gfile.makedirs(report.uri)
+        _write(os.path.join(report.uri, REPORT_FILE), page)
+        _write(os.path.join(report.uri, HEATMAP_FILE), heatmap)
+        headline = {
+            title: (classes.mean_class_accuracy if key == "mean_class_accuracy" else value)
+            for title, key in keys.items()
+            if (value := evaluation.metric(key)) is not None or key == "mean_class_accuracy"
+        }
+        summary = {
+            "model": model_uri,
+            "blessed": blessed,
+            "reasons": evaluation.failures,
+            "headline": headline,
+            "baseline": evaluation.metrics.get(results.BASELINE, {}),
+            "per_class": {
+                label: {
+                    "support": int(classes.support[i]),
+                    "precision": float(classes.precision[i]),
+                    "recall": float(classes.recall[i]),
+                }
+                for i, label in enumerate(labels)
+            },
+            "confusion": evaluation.confusion.tolist(),
+        }
+        _write(os.path.join(report.uri, METRICS_FILE), json.dumps(summary, indent=2))
+        report.set_int_custom_property("blessed", int(blessed))
+        report.set_string_custom_property("headline", json.dumps(headline))
+        report.set_string_custom_property("reasons", json.dumps(evaluation.failures))
+        report.set_string_custom_property("model", model_uri)
+        logging.info("ModelReport wrote %s", os.path.join(report.uri, REPORT_FILE))

@@ -1,0 +1,22 @@
+"""Beam arguments for local runs (no TFX import, so the ingest CLI stays light)."""
+
+from __future__ import annotations
+
+
+def direct_runner_args(workers: int) -> list[str]:
+    """Beam args for the local DirectRunner with `workers` processes."""
+    if workers <= 1:
+        return ["--runner=DirectRunner", "--direct_num_workers=1"]
+    return [
+        "--runner=DirectRunner",
+        f"--direct_num_workers={workers}",
+        "--direct_running_mode=multi_processing",
+    ]
+
+
+def local_beam_args(beam_args, workers: int) -> list[str]:
+    """`beam_args` with DirectRunner workers in front unless they name a runner."""
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args = direct_runner_args(workers) + args
+    return args

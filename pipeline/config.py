@@ -1,0 +1,270 @@
+"""PipelineConfig: the one description of a pipeline run, from a YAML/JSON file and --set.
+
+Every runner (local, Kubeflow) builds the same pipeline from this object; runners
+differ only in the values (paths, Beam args, image, resources). The ingest and
+trainer parts are the components' own configs, nested as they are serialised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import yaml
+
+from components.ingest.config import IngestConfig
+from trainer.config import TrainerConfig
+
+
+class ConfigError(ValueError):
+    """A pipeline config that cannot be used: names the file or field and the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How models are judged.
+
+    Attributes:
+      min_accuracy: absolute bar on eval accuracy (multi-clip) for a model to be blessed.
+      max_regression: how much accuracy may drop against the latest blessed model
+        (0 = must not be worse).
+      top_k: top-k accuracy reported (only when there are at least k classes).
+    """
+
+    min_accuracy: float = 0.5
+    max_regression: float = 0.0
+    top_k: int = 5
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise ConfigError(f"evaluation.min_accuracy must be in [0, 1], got {self.min_accuracy}")
+        if not 0.0 <= self.max_regression <= 1.0:
+            raise ConfigError(
+                f"evaluation.max_regression must be in [0, 1], got {self.max_regression}"
+            )
+        if self.top_k < 2:
+            raise ConfigError(f"evaluation.top_k must be >= 2, got {self.top_k}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+    """What only the Kubeflow runner uses (the local runner ignores it).
+
+    Attributes:
+      image: container image every step runs in.
+      gpu_type: accelerator the Trainer requests ('' for none).
+      gpu_count: how many.
+      trainer_cpu, trainer_memory: the Trainer's CPU and memory limits (e.g. '8', '32G').
+    """
+
+    image: str = "video-action-pipeline:latest"
+    gpu_type: str = "NVIDIA_TESLA_T4"
+    gpu_count: int = 1
+    trainer_cpu: str = "8"
+    trainer_memory: str = "32G"
+
+    def __post_init__(self):
+        if not self.image:
+            raise ConfigError("kubeflow.image must be set")
+        if self.gpu_count < 0:
+            raise ConfigError(f"kubeflow.gpu_count must be >= 0, got {self.gpu_count}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """A pipeline run.
+
+    Attributes:
+      name: pipeline name (MLMD context; Kubeflow pipeline name).
+      pipeline_root: where every component's artifacts go.
+      metadata_path: SQLite ML Metadata file for local runs ('' = <pipeline_root>/metadata.db).
+      serving_dir: base directory blessed models are pushed to (<serving_dir>/<version>/).
+      span: the data span this run ingests (recorded on the Examples artifact).
+      ingest: IngestConfig fields.
+      trainer: TrainerConfig fields.
+      evaluation: EvalConfig fields.
+      beam_args: Beam pipeline arguments (runner and its flags); the local runner adds
+        DirectRunner workers when none is given.
+      workers: DirectRunner worker processes for local runs.
+      enable_cache: reuse the outputs of unchanged components.
+      kubeflow: KubeflowConfig fields.
+    """
+
+    ingest: IngestConfig
+    trainer: TrainerConfig
+    name: str = "video-action"
+    pipeline_root: str = "runs/pipeline"
+    metadata_path: str = ""
+    serving_dir: str = "runs/serving_model"
+    span: int = 0
+    evaluation: EvalConfig = EvalConfig()
+    beam_args: tuple[str, ...] = ()
+    workers: int = 2
+    enable_cache: bool = True
+    kubeflow: KubeflowConfig = KubeflowConfig()
+
+    def __post_init__(self):
+        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
+            raise ConfigError(f"name must be letters, digits, '-' or '_', got {self.name!r}")
+        for field in ("pipeline_root", "serving_dir"):
+            if not getattr(self, field):
+                raise ConfigError(f"{field} must be set")
+        if self.span < 0:
+            raise ConfigError(f"span must be >= 0, got {self.span}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+
+    @property
+    def metadata_db(self) -> str:
+        return self.metadata_path or os.path.join(self.pipeline_root, "metadata.db")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["beam_args"] = list(self.beam_args)
+        return json.loads(json.dumps(data))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        data = dict(data)
+        _check_fields(cls, data, "")
+        try:
+            ingest = IngestConfig.from_dict(_section(data, "ingest", required=True))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"ingest: {e}") from None
+        try:
+            trainer = TrainerConfig.from_dict(_section(data, "trainer"))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"trainer: {e}") from None
+        parts = {}
+        for name, part_cls in (("evaluation", EvalConfig), ("kubeflow", KubeflowConfig)):
+            values = _section(data, name)
+            _check_fields(part_cls, values, name + ".")
+            try:
+                parts[name] = part_cls(**values)
+            except TypeError as e:
+                raise ConfigError(f"{name}: {e}") from None
+        data.pop("ingest", None)
+        data.pop("trainer", None)
+        beam_args = data.pop("beam_args", ())
+        if isinstance(beam_args, str) or not all(isinstance(a, str) for a in beam_args):
+            raise ConfigError(f"beam_args must be a list of strings, got {beam_args!r}")
+        _check_types(cls, data)
+        return cls(ingest=ingest, trainer=trainer, beam_args=tuple(beam_args), **parts, **data)
+
+
+def _section(data: dict, name: str, required: bool = False) -> dict:
+    value = data.pop(name, None)
+    if value is None:
+        if required:
+            raise ConfigError(f"{name} must be set (at least {name}.source)")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(cls, data: dict, prefix: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config field(s) {', '.join(prefix + u for u in unknown)}; "
+            f"known{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(known))}"
+        )
+
+
+_SIMPLE_TYPES = {"str": str, "int": int, "bool": bool}
+
+
+def _check_types(cls, data: dict) -> None:
+    for field in dataclasses.fields(cls):
+        expected = _SIMPLE_TYPES.get(str(field.type))
+        if field.name not in data or expected is None:
+            continue
+        value = data[field.name]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{field.name} must be {field.type}, got {type(value).__name__} {value!r}"
+            )
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A YAML or JSON file as a dict (JSON is YAML)."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`key.sub=value` overrides; values are parsed as YAML (numbers, bools, lists)."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. trainer.epochs=5")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | None = None, overrides: list[str] = ()) -> PipelineConfig:
+    """The config from a file (or the demo defaults when None) with --set overrides."""
+    data = read_config_file(path) if path else demo_config_dict()
+    source = path or "the demo defaults"
+    try:
+        return PipelineConfig.from_dict(apply_overrides(data, list(overrides)))
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+DEMO_DATA_DIR = "demo_data"
+
+
+def demo_config_dict(data_dir: str = DEMO_DATA_DIR, root: str = "runs/demo") -> dict[str, Any]:
+    """The built-in demo: the generated motion dataset, trained from random weights.
+
+    No pretrained checkpoint is reachable offline, so the demo trains the whole
+    stream (causal 2plus1d) A0 from random weights at 112x112, which is fast on a
+    CPU and learns the demo's motions. See the README for the real UCF101 + Model
+    Garden configuration.
+    """
+    return {
+        "name": "video-action-demo",
+        "pipeline_root": os.path.join(root, "pipeline"),
+        "serving_dir": os.path.join(root, "serving_model"),
+        "ingest": {
+            "source": os.path.join(data_dir, "UCF101_videos.zip"),
+            "split_lists": os.path.join(data_dir, "UCF101TrainTestSplits-RecognitionTask.zip"),
+            "selection": {"split": 1},
+        },
+        "trainer": {
+            "variant": "stream",
+            "random_init": True,
+            "trainable_blocks": -1,
+            "resolution": 112,
+            "epochs": 15,
+            "learning_rate": 0.003,
+        },
+        "evaluation": {"min_accuracy": 0.5},
+    }

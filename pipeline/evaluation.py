@@ -1,0 +1,90 @@
+"""The Evaluator's TFMA configuration: metrics, multi-clip vs single-clip, blessing bars.
+
+The exported `serving_default` signature returns `probabilities` (the mean over
+`eval_views` windows spread over each video: multi-clip) and
+`single_clip_probabilities` (the centre window alone). TFMA evaluates both
+outputs against `clip/label/index`, so the report puts the two accuracies side
+by side. Blessing looks at multi-clip accuracy only.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from components.ingest.records import LABEL_KEY
+from pipeline.config import EvalConfig
+
+MULTI_CLIP = "probabilities"
+SINGLE_CLIP = "single_clip_probabilities"
+ACCURACY = "sparse_categorical_accuracy"
+CONFUSION = "multi_class_confusion_matrix_plot"
+
+
+def top_k_name(k: int) -> str:
+    return f"top_{k}_accuracy"
+
+
+def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalConfig:
+    """TFMA config; `num_classes` None means not known before the ingest runs.
+
+    Top-k accuracy is computed unless the class count is known to be below k.
+    Per-class precision/recall and their macro averages (mean class accuracy is the
+    macro-averaged recall) come from TFMA when the class count is known; the
+    report derives them from the confusion matrix either way.
+    """
+    outputs = (MULTI_CLIP, SINGLE_CLIP)
+    model_spec = tfma.ModelSpec(
+        signature_name="serving_default",
+        label_keys={output: LABEL_KEY for output in outputs},
+        prediction_keys={output: output for output in outputs},
+    )
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": evaluation.min_accuracy}
+            ),
+            # Ties pass: a retrained model as good as the blessed one replaces it.
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -evaluation.max_regression - 1e-9},
+            ),
+        ),
+    )
+    metrics = [
+        accuracy,
+        tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+        tfma.MetricConfig(class_name="ExampleCount"),
+    ]
+    k = evaluation.top_k
+    if num_classes is None or num_classes >= k:
+        metrics.append(
+            tfma.MetricConfig(
+                class_name="SparseTopKCategoricalAccuracy",
+                config=f'"k": {k}, "name": "{top_k_name(k)}"',
+            )
+        )
+    specs = [
+        tfma.MetricsSpec(metrics=metrics, output_names=[MULTI_CLIP]),
+        tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="SparseCategoricalAccuracy")],
+            output_names=[SINGLE_CLIP],
+        ),
+    ]
+    if num_classes:
+        specs.append(
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="Precision"),
+                    tfma.MetricConfig(class_name="Recall"),
+                ],
+                output_names=[MULTI_CLIP],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+                aggregate=tfma.AggregationOptions(macro_average=True),
+            )
+        )
+    return tfma.EvalConfig(
+        model_specs=[model_spec],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=specs,
+    )

@@ -1,0 +1,107 @@
+"""create_pipeline: the one pipeline definition every runner uses.
+
+    VideoIngest -> StatisticsGen -> SchemaGen -> ExampleValidator
+                -> Trainer (trainer.run.run_fn)
+    Resolver (latest blessed model) -> Evaluator (TFMA) -> ModelReport, Pusher
+
+It builds the DAG and nothing else: paths, Beam arguments and metadata come from
+the config and the runner, so the local runner and Kubeflow share it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tfx import v1 as tfx
+
+from components.ingest.component import VideoIngest
+from components.report.component import ModelReport
+from pipeline import evaluation
+from pipeline.config import PipelineConfig
+
+RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def planned_class_count(config: PipelineConfig) -> int | None:
+    """The number of classes the ingest will select, when the config fixes it."""
+    classes = config.ingest.selection.classes
+    if isinstance(classes, int):
+        return classes or None
+    return len(classes)
+
+
+def create_components(config: PipelineConfig) -> list:
+    """The pipeline's components, in order."""
+    ingest = VideoIngest(config=config.ingest, span=config.span)
+    statistics_gen = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    trainer = tfx.components.Trainer(
+        run_fn="trainer.run.run_fn",
+        examples=ingest.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        custom_config={"trainer": json.loads(config.trainer.to_json())},
+    )
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER_ID)
+    evaluator = tfx.components.Evaluator(
+        examples=ingest.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=resolver.outputs["model"],
+        eval_config=evaluation.eval_config(config.evaluation, planned_class_count(config)),
+    )
+    report = ModelReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        model_run=trainer.outputs["model_run"],
+        top_k=config.evaluation.top_k,
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+    )
+    return [
+        ingest,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        trainer,
+        resolver,
+        evaluator,
+        report,
+        pusher,
+    ]
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    beam_pipeline_args: list[str] | None = None,
+    metadata_connection_config=None,
+) -> tfx.dsl.Pipeline:
+    """The TFX pipeline for `config`.
+
+    Args:
+      config: the pipeline's configuration.
+      beam_pipeline_args: Beam arguments for every Beam component (default:
+        config.beam_args).
+      metadata_connection_config: ML Metadata connection (local runs); None lets the
+        orchestrator provide it (Kubeflow).
+    """
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(
+            config.beam_args if beam_pipeline_args is None else beam_pipeline_args
+        ),
+    )

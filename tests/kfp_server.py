@@ -15,7 +15,8 @@ Endpoints (under /apis/v2beta1): GET healthz; POST pipelines/upload and
 pipelines/upload_version (multipart `uploadfile`); GET pipelines (display_name
 filter); GET pipelines/{id}/versions; GET/POST experiments; POST runs; GET/POST
 recurringruns; POST recurringruns/{id}:enable and :disable; DELETE
-recurringruns/{id}.
+recurringruns/{id}. Paths under the Kubernetes API server's proxy to the
+ml-pipeline service are served too (the kube-config way of connecting).
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
+
 _API = "/apis/v2beta1"
+# kfp.Client reaches KFP through the Kubernetes API server's service proxy when it
+# takes the endpoint from a kube config; the server then sees the API path after it.
+_KUBE_PROXY = re.compile(r"^/api/v1/namespaces/[^/]+/services/ml-pipeline:http/proxy/*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +51,7 @@ class KfpRequest:
     query: dict[str, str]
     body: Any  # parsed JSON, or None
     files: dict[str, bytes]  # multipart file fields
+    filenames: dict[str, str]  # their file names
     authorization: str | None
     status: int
 
@@ -149,7 +156,7 @@ class FakeKfpServer:
         self.versions[pipeline_id].append(version)
         return version
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any, files: dict):
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any, files: tuple):
         """(status, JSON answer) of one request."""
         if method == "GET" and path == f"{_API}/healthz":
             return {"multi_user": self.multi_user}
@@ -226,11 +233,13 @@ class _Status(Exception):
         self.status = status
 
 
-def _parse_spec(files: dict[str, bytes]) -> Any:
-    import yaml
-
+def _parse_spec(upload: tuple[dict[str, bytes], dict[str, str]]) -> Any:
+    """The uploaded spec, refused like the real server refuses it (by file name first)."""
+    files, filenames = upload
     if "uploadfile" not in files:
         raise _Status(400, "missing uploadfile")
+    if not filenames["uploadfile"].endswith((".yaml", ".yml", ".zip", ".tar.gz", ".tgz")):
+        raise _Status(400, "Unexpected pipeline file format. Support .zip, .tar.gz or YAML.")
     try:
         return yaml.safe_load(files["uploadfile"])
     except yaml.YAMLError as e:
@@ -249,15 +258,17 @@ def _filtered(items, query: dict[str, str]) -> list[dict]:
     return found
 
 
-def _multipart_files(content_type: str, data: bytes) -> dict[str, bytes]:
+def _multipart_files(content_type: str, data: bytes) -> tuple[dict[str, bytes], dict[str, str]]:
+    """({field: content}, {field: file name}) of a multipart/form-data body."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + data
     )
-    files = {}
+    files, filenames = {}, {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         files[name] = part.get_payload(decode=True)
-    return files
+        filenames[name] = part.get_filename() or ""
+    return files, filenames
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -278,12 +289,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         url = urllib.parse.urlsplit(self.path)
+        url = url._replace(path="/" + _KUBE_PROXY.sub("", url.path).lstrip("/"))
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         content_type = self.headers.get("Content-Type", "")
-        body, files = None, {}
+        body, files, filenames = None, {}, {}
         if content_type.startswith("multipart/form-data"):
-            files = _multipart_files(content_type, data)
+            files, filenames = _multipart_files(content_type, data)
         elif data:
             body = json.loads(data)
         auth = self.headers.get("Authorization")
@@ -296,10 +308,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for regex, fail in state._fail.items():
                     if re.search(regex, url.path):
                         raise _Status(fail, f"injected HTTP {fail}")
-                answer = state._route(self.command, url.path, query, body, files)
+                answer = state._route(self.command, url.path, query, body, (files, filenames))
             except _Status as e:
                 status, answer = e.status, {"error": str(e), "message": str(e), "code": 16}
-            state.log.append(KfpRequest(self.command, url.path, query, body, files, auth, status))
+            state.log.append(
+                KfpRequest(self.command, url.path, query, body, files, filenames, auth, status)
+            )
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -316,3 +330,23 @@ def serve_kfp(multi_user: bool = False) -> Iterator[FakeKfpServer]:
         yield server
     finally:
         server.stop()
+
+
+def isolate_kfp_client(monkeypatch, tmp_path) -> None:
+    """Keeps kfp.Client off the user's kfp context file and KFP environment variables."""
+    import kfp.client.client
+
+    monkeypatch.setattr(
+        kfp.client.client.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "kfp-context.json")
+    )
+    for name in (
+        "KF_PIPELINES_ENDPOINT",
+        "KF_PIPELINES_UI_ENDPOINT",
+        "KFP_TOKEN",
+        "KF_PIPELINES_SA_TOKEN_PATH",
+        "KF_PIPELINES_IAP_OAUTH2_CLIENT_ID",
+        "KF_PIPELINES_APP_OAUTH2_CLIENT_ID",
+        "KF_PIPELINES_APP_OAUTH2_CLIENT_SECRET",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kube-config"))

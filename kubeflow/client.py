@@ -76,10 +76,21 @@ class RunInfo:
 
 
 class _SingleProbeClient(kfp.Client):
-    """kfp.Client whose health check tries once: the stock one retries 5 times, 5 s apart,
-    even for a 401, so a wrong token would take 25 s to report."""
+    """kfp.Client whose health check tries once, and not while it is being built.
+
+    The stock check retries 5 times, 5 s apart, even on a 401 (a wrong token would
+    take 25 s to report), and runs inside the constructor, before connect() can
+    tell a missing kube config apart. connect() checks health itself, once.
+    """
+
+    def __init__(self, **kwargs):
+        self._constructing = True
+        super().__init__(**kwargs)
+        self._constructing = False
 
     def get_kfp_healthz(self, sleep_duration: int = 5):
+        if self._constructing:
+            return kfp_server_api.V2beta1GetHealthzResponse(multi_user=False)
         return self._healthz_api.get_healthz()
 
 
@@ -121,7 +132,7 @@ def connect(
             secrets += (f.read().strip(),)
         credentials = kfp.client.ServiceAccountTokenVolumeCredentials(path=sa_token_path)
     where = host or "the endpoint from the kube config"
-    with kfp_call(where, "answer the health check (GET healthz)", secrets) as captured:
+    with kfp_call(where, "set up the client", secrets) as captured:
         client = _SingleProbeClient(
             host=host,
             namespace=namespace or "kubeflow",

@@ -69,7 +69,7 @@ class FakeKfpServer:
         self.runs: dict[str, dict] = {}
         self.recurring_runs: dict[str, dict] = {}
         self._token: str | None = None
-        self._fail: dict[str, int] = {}
+        self._fail: dict[str, tuple[int, bool]] = {}
         self._ids = itertools.count(1)
         self._httpd: http.server.ThreadingHTTPServer | None = None
 
@@ -103,10 +103,12 @@ class FakeKfpServer:
         with self.lock:
             self._token = token
 
-    def fail_path(self, path_regex: str, status: int) -> None:
-        """Answer `status` to every request whose path matches (re.search) the regex."""
+    def fail_path(self, path_regex: str, status: int, echo_authorization: bool = False) -> None:
+        """Answer `status` to every request whose path matches (re.search) the regex;
+        echo_authorization puts the request's Authorization header in the error body,
+        as a careless proxy might."""
         with self.lock:
-            self._fail[path_regex] = status
+            self._fail[path_regex] = (status, echo_authorization)
 
     def requests_to(self, method: str, path: str) -> list[KfpRequest]:
         """The requests received for one method and exact path (without the query)."""
@@ -305,9 +307,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             try:
                 if state._token is not None and auth != f"Bearer {state._token}":
                     raise _Status(401, "Unauthorized: a valid bearer token is required")
-                for regex, fail in state._fail.items():
+                for regex, (fail, echo) in state._fail.items():
                     if re.search(regex, url.path):
-                        raise _Status(fail, f"injected HTTP {fail}")
+                        raise _Status(
+                            fail, f"injected HTTP {fail}" + (f" for {auth}" if echo else "")
+                        )
                 answer = state._route(self.command, url.path, query, body, (files, filenames))
             except _Status as e:
                 status, answer = e.status, {"error": str(e), "message": str(e), "code": 16}
@@ -333,7 +337,10 @@ def serve_kfp(multi_user: bool = False) -> Iterator[FakeKfpServer]:
 
 
 def isolate_kfp_client(monkeypatch, tmp_path) -> None:
-    """Keeps kfp.Client off the user's kfp context file and KFP environment variables."""
+    """Keeps kfp.Client off the user's kfp context, kube config and KFP environment variables.
+
+    A test that wants a kube config calls use_kube_config(monkeypatch, path) after this.
+    """
     import kfp.client.client
 
     monkeypatch.setattr(
@@ -349,4 +356,13 @@ def isolate_kfp_client(monkeypatch, tmp_path) -> None:
         "KF_PIPELINES_APP_OAUTH2_CLIENT_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kube-config"))
+    use_kube_config(monkeypatch, str(tmp_path / "no-kube-config"))
+
+
+def use_kube_config(monkeypatch, path: str) -> None:
+    """Points the kubernetes client at this kube config file."""
+    import kubernetes.config.kube_config
+
+    monkeypatch.setenv("KUBECONFIG", path)
+    # Read from $KUBECONFIG once, when kubernetes is first imported.
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", path)

@@ -15,9 +15,9 @@ from typing import Any
 
 from absl import logging
 
-from kubeflow.client import Session, Upload, ensure_experiment, kfp_call
+from kubeflow.client import Session, Upload, ensure_experiment
 from kubeflow.cron import validate_cron
-from kubeflow.errors import KubeflowError
+from kubeflow.errors import KubeflowError, kfp_call
 
 # KFP's API server refuses a recurring run's max_concurrency outside 1..10.
 MAX_CONCURRENCY_LIMIT = 10

@@ -125,7 +125,9 @@ def connect(
     with kfp_call(where, "set up the client", secrets) as captured:
         client = _SingleProbeClient(
             host=host,
-            namespace=namespace or "kubeflow",
+            # kfp's `namespace` also names where KFP is deployed (its kube-proxy path);
+            # the user's profile namespace is passed to each call instead.
+            namespace="kubeflow",
             existing_token=token or None,
             credentials=credentials,
             kube_context=kube_context,

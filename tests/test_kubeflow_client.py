@@ -209,7 +209,7 @@ def test_kube_config_credentials_through_the_api_server_proxy(
     use_kube_config(monkeypatch, str(path))
     session = kfp_client.connect(None, namespace="team-a")
     kfp_client.upload_pipeline_or_version(session, package)
-    assert "/services/ml-pipeline:http/proxy" in session.host
+    assert "/namespaces/kubeflow/services/ml-pipeline:http/proxy" in session.host
     [upload] = server.requests_to("POST", f"{API}/pipelines/upload")
     assert upload.authorization == f"Bearer {TOKEN}" and upload.query["namespace"] == "team-a"
 

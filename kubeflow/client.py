@@ -141,13 +141,19 @@ def connect(
     secrets += tuple(str(v) for v in config.api_key.values() if v and v != "placeholder")
     session = Session(client, config.host, namespace, secrets)
     with kfp_call(session.host, "check the KFP API (GET healthz)", secrets):
-        health = client.get_kfp_healthz()
-    if not isinstance(health, kfp_server_api.V2beta1GetHealthzResponse):
+        # Raw, because the generated client turns a non-JSON answer (an auth proxy's
+        # login page, answered 200) into an empty health response without a word.
+        raw = client._healthz_api.get_healthz(_preload_content=False)
+    try:
+        health = json.loads(raw.data)
+    except ValueError:
+        health = None
+    if not isinstance(health, dict):
         raise KubeflowError(
-            f"{session.host} did not answer as the KFP API (healthz gave no JSON; a login "
-            f"page?): pass the KFP API URL and credentials; {AUTH_HINT}"
+            f"{session.host} did not answer as the KFP API (healthz is not JSON: a login "
+            f"page?): pass the KFP API's URL; {AUTH_HINT}"
         )
-    if health.multi_user and not namespace:
+    if health.get("multi_user") and not namespace:
         raise KubeflowError(
             f"Kubeflow Pipelines at {session.host} is multi-user: pass --namespace "
             "(your profile's namespace)"
@@ -155,7 +161,7 @@ def connect(
     logging.info(
         "connected to Kubeflow Pipelines at %s (multi-user: %s)",
         session.host,
-        bool(health.multi_user),
+        bool(health.get("multi_user")),
     )
     return session
 

@@ -69,6 +69,7 @@ class FakeKfpServer:
         self.runs: dict[str, dict] = {}
         self.recurring_runs: dict[str, dict] = {}
         self._token: str | None = None
+        self._login_page = False
         self._fail: dict[str, tuple[int, bool]] = {}
         self._ids = itertools.count(1)
         self._httpd: http.server.ThreadingHTTPServer | None = None
@@ -109,6 +110,12 @@ class FakeKfpServer:
         as a careless proxy might."""
         with self.lock:
             self._fail[path_regex] = (status, echo_authorization)
+
+    def answer_login_page(self, on: bool = True) -> None:
+        """Answer every request 200 with an HTML login page, as an auth proxy (Dex,
+        IAP) does once it has followed its own redirect."""
+        with self.lock:
+            self._login_page = on
 
     def requests_to(self, method: str, path: str) -> list[KfpRequest]:
         """The requests received for one method and exact path (without the query)."""
@@ -318,9 +325,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             state.log.append(
                 KfpRequest(self.command, url.path, query, body, files, filenames, auth, status)
             )
-        payload = json.dumps(answer).encode()
+        payload, content_type = json.dumps(answer).encode(), "application/json"
+        if state._login_page:
+            payload, content_type = b"<html><body>Log in</body></html>", "text/html"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -179,6 +179,12 @@ def test_not_a_url_and_missing_token_file(tmp_path):
         kfp_client.connect("http://127.0.0.1:1", sa_token_path=str(tmp_path / "missing"))
 
 
+def test_login_page_instead_of_the_api(server):
+    server.answer_login_page()
+    with pytest.raises(KubeflowError, match="did not answer as the KFP API.*login page"):
+        kfp_client.connect(server.url, token=TOKEN)
+
+
 def test_not_found_says_to_check_the_endpoint(server, session, package):
     server.fail_path("/pipelines$", 404)
     with pytest.raises(KubeflowError, match="not found.*KFP API"):

@@ -12,7 +12,7 @@ DEMO_DIR ?= demo_data
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test test-fast bench lint demo-data clean
+.PHONY: install run test test-fast bench lint demo-data clean image
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The Kubeflow pipeline's container image (Dockerfile; needs a Docker engine, not built in CI).
+IMAGE ?= video-action-pipeline:latest
+image:
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf runs $(DEMO_DIR) .pytest_cache

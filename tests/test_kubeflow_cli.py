@@ -1,0 +1,115 @@
+"""`python -m kubeflow submit|schedule` as a user runs them, against a fake KFP API."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kubeflow.cli import main
+from tests.http_server import closed_port_url
+from tests.kfp_package import write_package
+from tests.kfp_server import isolate_kfp_client, serve_kfp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOKEN = "cli-token-0123456789"
+API = "/apis/v2beta1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    isolate_kfp_client(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def server():
+    with serve_kfp() as kfp_server:
+        kfp_server.require_token(TOKEN)
+        yield kfp_server
+
+
+@pytest.fixture
+def package(tmp_path):
+    return write_package(tmp_path)
+
+
+def test_submit_uploads_and_runs_with_typed_params(server, package, capsys, monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    argv = ["submit", "--host", server.url, "--package", package, "--experiment", "exp"]
+    code = main([*argv, "--param", "epochs=7", "--param", "augment=false"])
+    assert code == 0
+    [run] = server.requests_to("POST", f"{API}/runs")
+    assert run.body["runtime_config"]["parameters"] == {"epochs": 7, "augment": False}
+    out = capsys.readouterr().out
+    assert "uploaded new pipeline 'video-action-test'" in out and "started run run-" in out
+    assert main([*argv, "--version", "v2", "--no-cache"]) == 0
+    assert server.requests_to("POST", f"{API}/pipelines/upload_version")[0].query["name"] == "v2"
+    assert "new version of pipeline" in capsys.readouterr().out
+
+
+def test_schedule_create_list_disable_enable(server, package, capsys):
+    conn = ["--host", server.url, "--token", TOKEN]
+    create = ["schedule", "--cron", "0 0 3 * * *", "--package", package, "--name", "nightly"]
+    assert main([*create, "--param", "epochs=2", *conn]) == 0
+    [request] = server.requests_to("POST", f"{API}/recurringruns")
+    assert request.body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert request.body["max_concurrency"] == 1 and request.body["no_catchup"] is True
+    assert main(["schedule", "--disable", "nightly", *conn]) == 0
+    assert main(["schedule", "--list", *conn]) == 0
+    out = capsys.readouterr().out
+    assert "disabled recurring run 'nightly'" in out
+    listed = out.splitlines()[-1].split()
+    assert listed[1:3] == ["nightly", "disabled"] and "0 0 3 * * *" in out
+    assert main(["schedule", "--enable", "nightly", *conn]) == 0
+    rid = next(iter(server.recurring_runs))
+    assert server.requests_to("POST", f"{API}/recurringruns/{rid}:enable")
+    out, err = capsys.readouterr()
+    assert TOKEN not in out + err
+
+
+def test_bad_cron_fails_before_connecting(package, capsys):
+    url = closed_port_url("").rstrip("/")
+    code = main(["schedule", "--cron", "0 3 * * *", "--package", package, "--host", url])
+    assert code == 1
+    assert "5 fields" in capsys.readouterr().err
+
+
+def test_auth_failure_is_clear_and_does_not_echo_the_token(server, package, capsys):
+    wrong = "not-the-token-987"
+    code = main(["submit", "--host", server.url, "--package", package, "--token", wrong])
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert "HTTP 401" in err and "check the token" in err
+    assert wrong not in out + err
+
+
+def test_unreachable_host(package, capsys):
+    url = closed_port_url("").rstrip("/")
+    assert main(["submit", "--host", url, "--package", package]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach Kubeflow Pipelines at {url}" in err
+    assert "Retrying" not in err  # urllib3's retry warnings stay quiet
+
+
+def test_unknown_param_is_refused_before_uploading(server, package, capsys):
+    argv = ["submit", "--host", server.url, "--token", TOKEN, "--package", package]
+    assert main([*argv, "--param", "epoch=3"]) == 1
+    assert "'epoch' is not a runtime parameter" in capsys.readouterr().err
+    assert not server.requests_to("POST", f"{API}/pipelines/upload")
+
+
+def test_module_entry_point_reads_the_token_from_the_environment(server, package, tmp_path):
+    env = {**os.environ, "KFP_TOKEN": TOKEN, "HOME": str(tmp_path), "KUBECONFIG": "/nonexistent"}
+    env.pop("KF_PIPELINES_ENDPOINT", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "kubeflow", "submit", "--host", server.url, "--package", package],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "started run" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    assert server.requests_to("POST", f"{API}/runs")[0].authorization == f"Bearer {TOKEN}"

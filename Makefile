@@ -30,10 +30,10 @@ $(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pypro
 demo-data: install
 	@[ -f $(DEMO_DIR)/UCF101_videos.zip ] || $(PY) -m pipeline demo-data --out $(DEMO_DIR)
 
+# The whole pipeline on the demo data (config: pipeline/config.py demo_config_dict);
+# RUN_ARGS passes more, e.g. make run RUN_ARGS="--set trainer.epochs=5".
 run: demo-data
-	$(PY) -m pipeline ingest --source $(DEMO_DIR)/UCF101_videos.zip \
-	    --split-lists $(DEMO_DIR)/UCF101TrainTestSplits-RecognitionTask.zip \
-	    --split 1 --output runs/demo/examples --overwrite
+	$(PY) -m pipeline run $(RUN_ARGS)
 
 test: install
 	$(PY) -m pytest -q tests

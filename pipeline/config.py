@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 import yaml
 
 from components.ingest.config import IngestConfig
+from components.ingest.selection import SelectionSpec
+from components.ingest.sources import HttpOptions
+from components.ingest.video import FrameSpec
 from trainer.config import TrainerConfig
 
 
@@ -129,24 +133,34 @@ class PipelineConfig:
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
         data = dict(data)
         _check_fields(cls, data, "")
+        ingest_data = _section(data, "ingest", required=True)
+        trainer_data = _section(data, "trainer")
+        _check_types(TrainerConfig, trainer_data, "trainer.")
+        _check_types(IngestConfig, ingest_data, "ingest.")
+        for name, part_cls in (
+            ("selection", SelectionSpec),
+            ("frames", FrameSpec),
+            ("http", HttpOptions),
+        ):
+            if isinstance(ingest_data.get(name), dict):
+                _check_types(part_cls, ingest_data[name], f"ingest.{name}.")
         try:
-            ingest = IngestConfig.from_dict(_section(data, "ingest", required=True))
+            ingest = IngestConfig.from_dict(ingest_data)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"ingest: {e}") from None
         try:
-            trainer = TrainerConfig.from_dict(_section(data, "trainer"))
+            trainer = TrainerConfig.from_dict(trainer_data)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"trainer: {e}") from None
         parts = {}
         for name, part_cls in (("evaluation", EvalConfig), ("kubeflow", KubeflowConfig)):
             values = _section(data, name)
             _check_fields(part_cls, values, name + ".")
+            _check_types(part_cls, values, name + ".")
             try:
                 parts[name] = part_cls(**values)
             except TypeError as e:
                 raise ConfigError(f"{name}: {e}") from None
-        data.pop("ingest", None)
-        data.pop("trainer", None)
         beam_args = data.pop("beam_args", ())
         if isinstance(beam_args, str) or not all(isinstance(a, str) for a in beam_args):
             raise ConfigError(f"beam_args must be a list of strings, got {beam_args!r}")
@@ -175,18 +189,24 @@ def _check_fields(cls, data: dict, prefix: str) -> None:
         )
 
 
-_SIMPLE_TYPES = {"str": str, "int": int, "bool": bool}
+_SIMPLE_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,)}
+# YAML 1.1 reads 1e-3 (no dot) as a string; float fields take it as the number it is.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def _check_types(cls, data: dict) -> None:
+def _check_types(cls, data: dict, prefix: str = "") -> None:
+    """Fields annotated str/int/float/bool must hold one; float fields accept 1e-3."""
     for field in dataclasses.fields(cls):
         expected = _SIMPLE_TYPES.get(str(field.type))
         if field.name not in data or expected is None:
             continue
         value = data[field.name]
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if float in expected and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            data[field.name] = value = float(value)
+        wrong_bool = isinstance(value, bool) and bool not in expected
+        if not isinstance(value, expected) or wrong_bool:
             raise ConfigError(
-                f"{field.name} must be {field.type}, got {type(value).__name__} {value!r}"
+                f"{prefix}{field.name} must be {field.type}, got {type(value).__name__} {value!r}"
             )
 
 
@@ -213,10 +233,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. trainer.epochs=5")
-        try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
-            value = text
+        value = _parse_value(text)
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
@@ -226,6 +243,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _parse_value(text: str):
+    """A --set value parsed as YAML: numbers, booleans, lists; text otherwise."""
+    if not text:
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def load_config(path: str | None = None, overrides: list[str] = ()) -> PipelineConfig:

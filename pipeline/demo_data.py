@@ -4,8 +4,9 @@ Each class is a motion (a shape sliding one way, growing, shrinking, circling,
 bouncing, shaking, pulsing), so one frame
 cannot tell the classes apart: the object's position and size range over the same
 values in every class, only their change over time differs. Groups play UCF101's
-role (same actor, same scene): a group fixes the background and the object's look
-in every class, and the official-format split lists keep each group in train or test.
+role (same actor, same scene): a group fixes the background texture and the
+object's shape in every class, each clip its colours; the official-format split
+lists keep each group in train or test.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def video_name(class_name: str, group: int, clip: int) -> str:
 def render_clip(motion: str, rng: np.random.Generator, look: dict, num_frames: int) -> np.ndarray:
     """Frames [n, 240, 320, 3] BGR uint8 of one clip of `motion`."""
     t = np.linspace(0.0, 1.0, num_frames)
-    size0 = rng.uniform(24, 40)
+    size0 = rng.uniform(48, 72)
     travel = rng.uniform(0.45, 0.7)
     if motion in ("SlideLeft", "SlideRight", "SlideUp", "SlideDown"):
         axis_len = WIDTH if motion in ("SlideLeft", "SlideRight") else HEIGHT
@@ -82,7 +83,7 @@ def render_clip(motion: str, rng: np.random.Generator, look: dict, num_frames: i
             cx, cy = np.full_like(t, other * WIDTH), pos * axis_len
         size = np.full_like(t, size0)
     elif motion in ("Grow", "Shrink"):
-        small, large = rng.uniform(12, 22), rng.uniform(48, 70)
+        small, large = rng.uniform(24, 36), rng.uniform(90, 120)
         size = small + (large - small) * t
         if motion == "Shrink":
             size = size[::-1]
@@ -116,7 +117,7 @@ def _periodic_motion(motion: str, rng: np.random.Generator, t: np.ndarray, size0
     elif motion == "Shake":
         cx = cx0 + rng.uniform(50, 90) * wave
     elif motion == "Pulse":
-        size = 36 + rng.uniform(14, 22) * wave
+        size = 64 + rng.uniform(20, 30) * wave
     else:
         raise ValueError(f"unknown motion {motion!r}")
     return cx, cy, size
@@ -138,14 +139,21 @@ def _draw_object(frame: np.ndarray, look: dict, cx: float, cy: float, size: floa
 
 
 def _group_look(rng: np.random.Generator) -> dict:
-    """A group's scene: textured background and the object's colour and shape."""
+    """A group's scene: a background texture and the object's shape."""
+    texture = rng.integers(-12, 13, (HEIGHT // 8, WIDTH // 8, 3))
+    return {
+        "texture": np.kron(texture, np.ones((8, 8, 1))),
+        "shape": rng.choice(["circle", "square"]),
+    }
+
+
+def _clip_look(group_look: dict, rng: np.random.Generator) -> dict:
+    """One clip's colours over its group's scene (as lighting changes between takes)."""
     base = rng.integers(30, 200, 3)
     gradient = np.linspace(-25, 25, WIDTH)[None, :, None]
-    texture = rng.integers(-12, 13, (HEIGHT // 8, WIDTH // 8, 3))
-    texture = np.kron(texture, np.ones((8, 8, 1)))
-    background = np.clip(base + gradient + texture, 0, 255).astype(np.uint8)
+    background = np.clip(base + gradient + group_look["texture"], 0, 255).astype(np.uint8)
     color = tuple(int(c) for c in (255 - base + rng.integers(-40, 41, 3)).clip(0, 255))
-    return {"background": background, "color": color, "shape": rng.choice(["circle", "square"])}
+    return {"background": background, "color": color, "shape": group_look["shape"]}
 
 
 def write_avi(path: str, frames: np.ndarray, fps: int = FPS) -> None:
@@ -178,8 +186,8 @@ def write_videos(folder: str, spec: DemoSpec, progress=None) -> list[str]:
     for class_name in MOTIONS[: spec.num_classes]:
         os.makedirs(os.path.join(folder, class_name), exist_ok=True)
         for group in range(1, spec.groups_per_class + 1):
-            look = looks[group - 1]
             for clip in range(1, spec.clips_per_group + 1):
+                look = _clip_look(looks[group - 1], rng)
                 rel = f"{class_name}/{video_name(class_name, group, clip)}"
                 write_avi(os.path.join(folder, rel), render_clip(class_name, rng, look, num_frames))
                 written.append(rel)

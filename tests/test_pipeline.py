@@ -1,0 +1,163 @@
+"""The whole pipeline under LocalDagRunner on tiny demo data.
+
+One sequence, shared by the tests (each step costs minutes on 2 cores):
+1. `python -m pipeline run` in a subprocess, killed once the Trainer has started;
+2. the same config run again: finished components are reused from the cache, the
+   rest runs, a model is blessed, pushed and reported;
+3. a second run with a deliberately worse model (near-untrained, against a bar it
+   cannot reach): not blessed, not pushed, and the run says why.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from pipeline import local_runner
+from pipeline.config import load_config
+
+pytestmark = pytest.mark.slow
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UPSTREAM = ["VideoIngest", "StatisticsGen", "SchemaGen", "ExampleValidator"]
+
+
+def tiny_config(tiny_demo, root) -> dict:
+    return {
+        "name": "tiny-pipeline",
+        "pipeline_root": os.path.join(root, "pipeline"),
+        "serving_dir": os.path.join(root, "serving"),
+        "workers": 1,
+        "ingest": {
+            "source": tiny_demo.videos_zip,
+            "split_lists": tiny_demo.lists_zip,
+            "selection": {"split": 1},
+            "frames": {"num_frames": 8, "height": 32, "width": 32},
+        },
+        "trainer": {
+            "variant": "stream",
+            "random_init": True,
+            "trainable_blocks": -1,
+            "num_frames": 4,
+            "resolution": 32,
+            "epochs": 1,
+            "batch_size": 4,
+            "eval_views": 2,
+        },
+        "evaluation": {"min_accuracy": 0.0},
+    }
+
+
+def run_until_trainer_starts(config_path: str, root: str, timeout: float = 600) -> None:
+    """Starts `python -m pipeline run` and kills it (SIGKILL) once the Trainer runs."""
+    trainer_dir = os.path.join(root, "Trainer")
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--config", config_path],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not os.path.isdir(trainer_dir):
+            assert process.poll() is None, "the pipeline exited before the Trainer started"
+            assert time.monotonic() < deadline, "the Trainer did not start in time"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_demo, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("pipeline_runs"))
+    data = tiny_config(tiny_demo, root)
+    config_path = os.path.join(root, "config.yaml")
+    with open(config_path, "w") as f:
+        yaml.safe_dump(data, f)
+    config = load_config(config_path)
+    run_until_trainer_starts(config_path, config.pipeline_root)
+    first = local_runner.run_local(config)
+    worse = load_config(
+        config_path,
+        ["trainer.learning_rate=1e-9", "evaluation.min_accuracy=1.0"],
+    )
+    second = local_runner.run_local(worse)
+    return config, first, second
+
+
+def test_resumed_run_reuses_what_finished_before_the_kill(runs):
+    _, first, _ = runs
+    for name in UPSTREAM:
+        assert first.executions[name] == "CACHED", first.executions
+    for name in ("Trainer", "Evaluator", "ModelReport", "Pusher"):
+        assert first.executions[name] == "COMPLETE", first.executions
+
+
+def test_every_component_ran_and_the_model_was_pushed(runs):
+    config, first, _ = runs
+    assert set(first.executions) >= set(UPSTREAM) | {
+        "Trainer",
+        local_runner_resolver_id(),
+        "Evaluator",
+        "ModelReport",
+        "Pusher",
+    }
+    assert first.blessed and not first.reasons
+    assert first.pushed_to.startswith(config.serving_dir)
+    assert os.path.isfile(os.path.join(first.pushed_to, "saved_model.pb"))
+    assert os.path.isfile(os.path.join(first.pushed_to, "assets.extra", "labels.txt"))
+
+
+def local_runner_resolver_id():
+    from pipeline.pipeline import RESOLVER_ID
+
+    return RESOLVER_ID
+
+
+def test_report_holds_the_metrics(runs):
+    _, first, _ = runs
+    assert os.path.isfile(first.report)
+    folder = os.path.dirname(first.report)
+    with open(os.path.join(folder, "metrics.json")) as f:
+        metrics = json.load(f)
+    headline = metrics["headline"]
+    assert set(headline) == {
+        "accuracy (multi-clip)",
+        "accuracy (single-clip)",
+        "mean class accuracy",
+    }
+    assert headline == pytest.approx(first.headline)
+    assert all(0.0 <= v <= 1.0 for v in headline.values())
+    confusion = metrics["confusion"]
+    assert len(confusion) == 3 and sum(map(sum, confusion)) == 6  # 3 classes x 2 eval clips
+    assert sum(confusion[i][i] for i in range(3)) / 6 == pytest.approx(
+        headline["accuracy (multi-clip)"]
+    )
+    assert set(metrics["per_class"]) == {"SlideLeft", "SlideRight", "SlideUp"}
+    with open(first.report) as f:
+        html = f.read()
+    assert "Confusion matrix" in html and "SlideRight" in html and "data:image/png" in html
+    with open(os.path.join(folder, "confusion_matrix.png"), "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+
+
+def test_worse_model_is_not_blessed_nor_pushed_and_the_run_says_why(runs):
+    config, first, second = runs
+    assert second.executions["VideoIngest"] == "CACHED"
+    assert second.executions["Trainer"] == "COMPLETE"
+    assert second.model != first.model
+    assert not second.blessed and not second.pushed_to
+    assert any("below the bar 1.0000" in reason for reason in second.reasons), second.reasons
+    versions = os.listdir(config.serving_dir)
+    assert len(versions) == 1 and first.pushed_to.endswith(versions[0])
+    with open(second.report) as f:
+        html = f.read()
+    assert "Not blessed" in html and "latest blessed (baseline)" in html

@@ -1,0 +1,119 @@
+"""PipelineConfig: files, --set overrides, and errors that name the field."""
+
+import json
+
+import pytest
+
+from pipeline.config import (
+    ConfigError,
+    PipelineConfig,
+    apply_overrides,
+    demo_config_dict,
+    load_config,
+)
+
+MINIMAL = {"ingest": {"source": "videos.zip"}, "trainer": {"random_init": True}}
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_yaml_file_with_overrides(tmp_path):
+    path = write(
+        tmp_path,
+        """
+name: ucf10
+pipeline_root: /data/root
+ingest:
+  source: https://example.com/UCF101_videos.zip
+  selection: {classes: 10, clips_per_class: 30, split: 2}
+trainer:
+  checkpoint: /ckpt/movinet_a0_base
+  epochs: 3
+evaluation: {min_accuracy: 0.6}
+beam_args: [--runner=DirectRunner]
+""",
+    )
+    config = load_config(path, ["trainer.epochs=7", "evaluation.max_regression=0.01", "workers=4"])
+    assert config.name == "ucf10"
+    assert config.ingest.selection.classes == 10 and config.ingest.selection.split == 2
+    assert config.trainer.epochs == 7 and config.trainer.checkpoint == "/ckpt/movinet_a0_base"
+    assert config.evaluation.min_accuracy == 0.6 and config.evaluation.max_regression == 0.01
+    assert config.beam_args == ("--runner=DirectRunner",) and config.workers == 4
+    assert config.metadata_db == "/data/root/metadata.db"
+
+
+def test_json_file_round_trips(tmp_path):
+    config = PipelineConfig.from_dict(MINIMAL)
+    path = write(tmp_path, json.dumps(config.to_dict()), "config.json")
+    assert load_config(path) == config
+
+
+def test_demo_defaults_are_explicit_about_random_weights():
+    config = load_config(None)
+    assert config.trainer.random_init and not config.trainer.checkpoint
+    assert config.ingest.source.endswith("UCF101_videos.zip")
+
+
+def test_overrides_parse_values_as_yaml():
+    data = apply_overrides(
+        {"trainer": {}}, ["trainer.epochs=5", "trainer.random_init=true", "name=x", "span="]
+    )
+    assert data == {"trainer": {"epochs": 5, "random_init": True}, "name": "x", "span": ""}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["trainer.epochs=0"], "epochs must be >= 1"),
+        (["trainer.epoch=3"], "unknown"),
+        (["evaluation.min_accuracy=1.5"], "evaluation.min_accuracy must be in [0, 1]"),
+        (["evaluation.bar=1"], "evaluation.bar"),
+        (["workers=0"], "workers must be >= 1"),
+        (["workers=two"], "workers must be int"),
+        (["trainer.learning_rate=fast"], "trainer.learning_rate must be float, got str 'fast'"),
+        (["trainer.random_init=yes please"], "trainer.random_init must be bool"),
+        (["ingest.frames.num_frames=1.5"], "ingest.frames.num_frames must be int"),
+        (["evaluation.top_k=x"], "evaluation.top_k must be int"),
+        (["name=has space"], "name must be"),
+        (["ingest.source="], "source must be set"),
+        (["trainer.random_init=false"], "random_init: true"),
+        (["beam_args=--runner=X"], "beam_args must be a list"),
+        (["colour=red"], "unknown config field(s) colour"),
+        (["trainer"], "expected key=value"),
+        (["ingest=3"], "ingest must be a mapping"),
+    ],
+)
+def test_invalid_config_names_the_field(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    assert message in str(error.value)
+    assert "the demo defaults" in str(error.value)
+
+
+def test_float_fields_accept_exponents_yaml_reads_as_text(tmp_path):
+    path = write(
+        tmp_path, "ingest: {source: v.zip}\ntrainer: {random_init: true, learning_rate: 1e-4}\n"
+    )
+    assert load_config(path).trainer.learning_rate == 1e-4
+    assert load_config(path, ["trainer.learning_rate=3e-9"]).trainer.learning_rate == 3e-9
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file .*missing.yaml"):
+        load_config(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "ingest: [unclosed"))
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(ConfigError, match=r"bad.yaml: ingest must be set"):
+        load_config(write(tmp_path, "name: x\n", "bad.yaml"))
+
+
+def test_demo_config_points_at_the_data_dir():
+    data = demo_config_dict("/somewhere", "/runs")
+    assert data["ingest"]["source"] == "/somewhere/UCF101_videos.zip"
+    assert data["pipeline_root"] == "/runs/pipeline"

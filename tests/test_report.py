@@ -1,0 +1,121 @@
+"""The report's pure parts: per-class metrics, figures, the HTML page, failure text."""
+
+import base64
+import re
+
+import numpy as np
+import pytest
+
+from components.report import figures, results
+from components.report.executor import headline_keys
+from components.report.render import render_report
+
+LABELS = ["SlideLeft", "SlideRight", "Grow"]
+CONFUSION = np.array([[3, 1, 0], [0, 2, 2], [0, 0, 4]])
+
+
+def test_class_metrics_from_a_confusion_matrix():
+    classes = results.class_metrics(CONFUSION)
+    np.testing.assert_array_equal(classes.support, [4, 4, 4])
+    np.testing.assert_allclose(classes.recall, [0.75, 0.5, 1.0])
+    np.testing.assert_allclose(classes.precision, [1.0, 2 / 3, 4 / 6])
+    assert classes.accuracy == pytest.approx(9 / 12)
+    assert classes.mean_class_accuracy == pytest.approx(0.75)
+
+
+def test_mean_class_accuracy_weighs_classes_not_videos():
+    # 10 videos of class 0 all right, 2 of class 1 all wrong: accuracy 10/12, mean 0.5.
+    classes = results.class_metrics(np.array([[10, 0], [2, 0]]))
+    assert classes.accuracy == pytest.approx(10 / 12)
+    assert classes.mean_class_accuracy == pytest.approx(0.5)
+    assert classes.precision[1] == 0.0
+
+
+def test_classes_without_eval_videos_are_left_out_of_the_mean():
+    classes = results.class_metrics(np.array([[2, 0], [0, 0]]))
+    assert np.isnan(classes.recall[1])
+    assert classes.mean_class_accuracy == 1.0
+
+
+def test_confusion_matrix_must_be_square():
+    with pytest.raises(ValueError, match="square"):
+        results.class_metrics(np.zeros([2, 3]))
+
+
+def evaluation(baseline=False, failures=()):
+    metrics = {
+        results.CANDIDATE: {
+            "probabilities/sparse_categorical_accuracy": 0.75,
+            "single_clip_probabilities/sparse_categorical_accuracy": 0.5,
+        }
+    }
+    if baseline:
+        metrics[results.BASELINE] = {"probabilities/sparse_categorical_accuracy": 0.8}
+    return results.Evaluation(metrics, CONFUSION, not failures, list(failures))
+
+
+def page(evaluation_result, blessed=True):
+    return render_report(
+        model_uri="/root/Trainer/model/7",
+        blessed=blessed,
+        evaluation=evaluation_result,
+        classes=results.class_metrics(CONFUSION),
+        labels=LABELS,
+        headline_keys=headline_keys(5, len(LABELS)),
+        heatmap_png=figures.confusion_heatmap(CONFUSION, LABELS, "confusion"),
+        curves_png=figures.training_curves({"loss": [2.0, 1.0], "val_accuracy": [0.3, 0.6]}),
+        training={"checkpoint": "random_init", "variant": "stream", "phases": {"fit_s": 3.0}},
+    )
+
+
+def test_report_is_self_contained_with_metrics_and_images():
+    html = page(evaluation())
+    assert "Blessed" in html
+    assert "accuracy (multi-clip)" in html and "0.750" in html
+    assert "accuracy (single-clip)" in html and "0.500" in html
+    assert "mean class accuracy" in html
+    assert "top-5" not in html  # 3 classes: top-5 would be meaningless
+    for label in LABELS:
+        assert f"<td>{label}</td>" in html
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 2
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "http://" not in html and "https://" not in html  # opens offline
+    assert "No blessed model to compare with yet" in html
+
+
+def test_report_compares_with_the_baseline_and_says_why_not_blessed():
+    reason = "probabilities/sparse_categorical_accuracy: 0.7500 is below the bar 0.9000"
+    html = page(evaluation(baseline=True, failures=[reason]), blessed=False)
+    assert "Not blessed" in html and "is below the bar 0.9000" in html
+    assert "latest blessed (baseline)" in html
+    assert "0.800" in html and "-0.050" in html
+
+
+def test_report_escapes_names():
+    html = render_report(
+        model_uri="<script>",
+        blessed=True,
+        evaluation=evaluation(),
+        classes=results.class_metrics(CONFUSION),
+        labels=["<b>", "x", "y"],
+        headline_keys=headline_keys(5, 3),
+        heatmap_png=b"",
+        curves_png=None,
+        training={},
+    )
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<td>&lt;b&gt;</td>" in html
+
+
+def test_top_k_in_the_headline_only_with_enough_classes():
+    assert "top-5 accuracy" in headline_keys(5, 6)
+    assert "top-5 accuracy" not in headline_keys(5, 4)
+
+
+def test_heatmap_and_curves_are_pngs():
+    assert (
+        figures.confusion_heatmap(np.eye(12, dtype=int), list("abcdefghijkl"), "t")[:4]
+        == b"\x89PNG"
+    )
+    assert figures.training_curves({}) is None

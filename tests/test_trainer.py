@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.trained_model import RES, patterns, train
+from tests.trained_model import RES, eval_records, train
 from trainer import run
 from trainer.config import TrainerConfig
 
 pytestmark = pytest.mark.slow
-
-
-def eval_records(examples_dir, n=3):
-    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
-    return [r.numpy() for r in tf.data.TFRecordDataset(files).take(n)]
 
 
 def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):

@@ -4,6 +4,7 @@ Shared by the session fixtures in conftest.py (one ingest, one stream model per
 session) and by tests that train variants of their own.
 """
 
+import glob
 import json
 import os
 import types
@@ -34,6 +35,12 @@ def ingest_examples(videos_zip: str, lists_zip: str, out: str) -> str:
 
 def patterns(examples_dir, split):
     return [os.path.join(transform.split_dir(examples_dir, split), "*")]
+
+
+def eval_records(examples_dir, n=3):
+    """The first n serialized eval records of `examples_dir`."""
+    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files).take(n)]
 
 
 def train(examples_dir, tmp_path_factory, **overrides):

@@ -91,8 +91,9 @@ def write_animation(
     curves_ax = fig.add_subplot(2, 1, 2)
     _draw_curves(curves_ax, probabilities, labels, fps, top_k)
     playhead = curves_ax.axvline(0.0, color="black", linewidth=1)
+    title = image_ax.set_title("frame 0")  # before the layout, which leaves room for it
     fig.tight_layout()
-    image = title = None
+    image = None
     writer = _MP4Writer(path, fps) if suffix == ".mp4" else _GifWriter(path, fps)
     written = 0
     try:
@@ -102,7 +103,6 @@ def write_animation(
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             if image is None:
                 image = image_ax.imshow(rgb)
-                title = image_ax.set_title("")
             image.set_data(rgb)
             best = int(np.argmax(probabilities[index]))
             # The frame number also keeps every GIF frame distinct: Pillow merges

@@ -45,6 +45,7 @@ bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.backbone
 	$(PY) -m bench.finetune
+	$(PY) -m bench.stream
 
 lint: install
 	$(VENV)/bin/ruff check .

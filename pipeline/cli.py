@@ -4,6 +4,8 @@ Commands:
   demo-data  write the synthetic UCF101-like demo dataset (videos zip + split lists)
   ingest     run the ingest's Beam transform without an orchestrator
   run        run the whole pipeline locally (ingest, validate, train, evaluate, push)
+  predict    top-k labels of videos with an exported model (see predict_cli.py)
+  stream     frame-by-frame predictions of a video, CSV and animated plot
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import shutil
 import sys
 import time
+
+from pipeline import predict_cli
 
 
 def _parse_classes(text: str) -> int | tuple[str, ...]:
@@ -233,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_demo_parser(sub)
     _add_ingest_parser(sub)
     _add_run_parser(sub)
+    predict_cli.add_parsers(sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "ingest":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -243,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
 
     logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
+    if args.command in predict_cli.COMMANDS:
+        return predict_cli.run(args)
     try:
         if args.command == "demo-data":
             return _run_demo(args)

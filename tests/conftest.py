@@ -16,3 +16,21 @@ TINY = DemoSpec(num_classes=3, groups_per_class=4, clips_per_group=2, seconds=1.
 def tiny_demo(tmp_path_factory):
     """DemoPaths of a 3-class, 24-video UCF101-like dataset (zip + split lists)."""
     return write_demo_dataset(str(tmp_path_factory.mktemp("tiny_demo")), TINY)
+
+
+@pytest.fixture(scope="session")
+def examples_dir(tiny_demo, tmp_path_factory):
+    """The tiny demo ingested (32x32, 8 frames per video); see tests/trained_model.py."""
+    from tests import trained_model
+
+    out = str(tmp_path_factory.mktemp("examples"))
+    return trained_model.ingest_examples(tiny_demo.videos_zip, tiny_demo.lists_zip, out)
+
+
+@pytest.fixture(scope="session")
+def stream_model(examples_dir, tmp_path_factory):
+    """(fn_args, loaded SavedModel) of a tiny stream model trained on `examples_dir`;
+    the export is in fn_args.serving_model_dir."""
+    from tests import trained_model
+
+    return trained_model.train(examples_dir, tmp_path_factory, variant="stream")

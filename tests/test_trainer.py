@@ -4,73 +4,16 @@ exported signatures (agreement, streaming equivalence, input errors)."""
 import glob
 import json
 import os
-import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest import transform
-from components.ingest.config import IngestConfig
-from components.ingest.selection import SelectionSpec
-from components.ingest.video import FrameSpec
+from tests.trained_model import RES, eval_records, train
 from trainer import run
 from trainer.config import TrainerConfig
 
 pytestmark = pytest.mark.slow
-RES = 32
-
-
-@pytest.fixture(scope="module")
-def examples_dir(tiny_demo, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("examples"))
-    config = IngestConfig(
-        source=tiny_demo.videos_zip,
-        split_lists=tiny_demo.lists_zip,
-        selection=SelectionSpec(split=1),
-        frames=FrameSpec(num_frames=8, height=RES, width=RES),
-    )
-    transform.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
-    return out
-
-
-def patterns(examples_dir, split):
-    return [os.path.join(transform.split_dir(examples_dir, split), "*")]
-
-
-def train(examples_dir, tmp_path_factory, **overrides):
-    config = TrainerConfig(
-        **{
-            "random_init": True,
-            "resolution": RES,
-            "num_frames": 4,
-            "epochs": 2,
-            "batch_size": 4,
-            "eval_views": 2,
-            "top_k": 2,
-            **overrides,
-        }
-    )
-    root = tmp_path_factory.mktemp("trainer")
-    fn_args = types.SimpleNamespace(
-        custom_config={"trainer": json.loads(config.to_json())},
-        train_files=patterns(examples_dir, "train"),
-        eval_files=patterns(examples_dir, "eval"),
-        serving_model_dir=str(root / "serving"),
-        model_run_dir=str(root / "run"),
-    )
-    run.run_fn(fn_args)
-    return fn_args, tf.saved_model.load(fn_args.serving_model_dir)
-
-
-@pytest.fixture(scope="module")
-def stream_model(examples_dir, tmp_path_factory):
-    return train(examples_dir, tmp_path_factory, variant="stream")
-
-
-def eval_records(examples_dir, n=3):
-    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
-    return [r.numpy() for r in tf.data.TFRecordDataset(files).take(n)]
 
 
 def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):

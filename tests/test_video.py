@@ -244,3 +244,23 @@ def test_frame_spec_rejects_invalid_values(kwargs, message):
 )
 def test_frame_spec_stride(spec, fps, stride):
     assert spec.stride(fps) == stride
+
+
+@pytest.mark.parametrize("ext", sorted(CODECS))
+def test_frame_reader_samples_and_resizes_as_decode_clip(tmp_path, ext):
+    path = _marker_video(tmp_path / f"clip.{ext}", num_frames=50)
+    spec = _spec(num_frames=10, target_fps=5.0)
+    reader = video.FrameReader(path, spec)
+    assert (reader.stride, reader.expected_frames) == (5, 10)
+    assert reader.sampled_fps == pytest.approx(5.0)
+    frames = list(reader)
+    assert reader.num_decoded == 50
+    assert [_read_marker(f) for f in frames] == list(range(0, 50, 5))
+    np.testing.assert_array_equal(np.stack(frames), video.decode_clip(path, spec).frames)
+
+
+def test_frame_reader_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(VideoDecodeError, match="cannot open"):
+        video.FrameReader(str(bad), _spec())

@@ -8,6 +8,7 @@ replay. Frames we do not keep are only `grab()`bed (decoded, not converted).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -81,24 +82,16 @@ def decode_clip(path: str, spec: FrameSpec) -> Clip:
     Raises:
       VideoDecodeError: the file cannot be opened, holds no frame, or is truncated.
     """
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise VideoDecodeError("cannot open (not a video, or an unsupported codec)")
+    cap = _open(path)
     try:
         fps = cap.get(cv2.CAP_PROP_FPS)
         announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         stride = spec.stride(fps)
-        kept = []
-        index = 0
-        while cap.grab():
-            if index % stride == 0:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    break
-                kept.append(frame)
-            index += 1
+        counter = _Counter()
+        kept = list(_sampled(cap, stride, counter))
     finally:
         cap.release()
+    index = counter.decoded
     if index == 0:
         raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
     if announced > 0 and index < spec.min_decoded_fraction * announced:
@@ -106,6 +99,83 @@ def decode_clip(path: str, spec: FrameSpec) -> Clip:
     chosen = choose_span(len(kept), spec.num_frames)
     frames = np.stack([resize_frame(kept[i], spec) for i in chosen])
     return Clip(frames, index, fps, stride, min(len(kept), spec.num_frames))
+
+
+class FrameReader:
+    """A video's sampled, resized frames (BGR uint8 [h, w, 3]), one at a time.
+
+    The streaming counterpart of `decode_clip`: the same sampling (`spec.stride`)
+    and resizing (`resize_frame`), without `num_frames`' span or padding, and with
+    one frame in memory however long the video. Iterate once; the file is closed
+    at the end (or by `close()`, or on leaving a `with` block).
+
+    Raises:
+      VideoDecodeError: on opening, the file cannot be opened; on iterating, it
+        holds no frame.
+    """
+
+    def __init__(self, path: str, spec: FrameSpec):
+        self.path = path
+        self.spec = spec
+        self._cap = _open(path)
+        self.source_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.stride = spec.stride(self.source_fps)
+        self.announced_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.num_decoded = 0
+
+    @property
+    def sampled_fps(self) -> float:
+        """Frames per second of the sampled frames (the source's rate / stride)."""
+        return (self.source_fps if self.source_fps > 0 else 25.0) / self.stride
+
+    @property
+    def expected_frames(self) -> int:
+        """Sampled frames the header announces (0 when it does not say)."""
+        return -(-max(self.announced_frames, 0) // self.stride)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        counter = _Counter()
+        try:
+            for frame in _sampled(self._cap, self.stride, counter):
+                yield resize_frame(frame, self.spec)
+        finally:
+            self.num_decoded = counter.decoded
+            self.close()
+        if counter.decoded == 0:
+            raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Counter:
+    decoded = 0
+
+
+def _open(path: str) -> cv2.VideoCapture:
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise VideoDecodeError("cannot open (not a video, or an unsupported codec)")
+    return cap
+
+
+def _sampled(cap: cv2.VideoCapture, stride: int, counter: _Counter) -> Iterator[np.ndarray]:
+    """Every `stride`-th decoded frame; counts every decoded frame in `counter`."""
+    while cap.grab():
+        keep = counter.decoded % stride == 0
+        if keep:
+            ok, frame = cap.retrieve()
+            if not ok or frame is None:
+                break
+        counter.decoded += 1
+        if keep:
+            yield frame
 
 
 def choose_span(available: int, wanted: int) -> list[int]:

@@ -1,0 +1,215 @@
+"""Streaming benchmark: MoViNet A0-Stream frame by frame on CPU, Model Garden's
+export path vs ours, and peak memory of `python -m pipeline stream` against video length.
+
+In one run:
+- latency: the same A0 stream backbone weights (random init, non-trivial
+  BatchNorm statistics and residual scales), 600 classes, exported twice:
+  Model Garden's `export_saved_model` (its `call` signature, XLA-compiled, static
+  shape [1, 1, 172, 172, 3]) and our `export_model` (the `stream_step`
+  signature, dynamic shapes). Each is loaded back and stepped over the same
+  random frames, states carried; median milliseconds per frame after warm-up.
+  Model Garden's published figure for A0-Stream is 16 ms per frame on one x86
+  core with TFLite.
+- memory: peak resident memory (VmHWM) of the stream command, in a fresh process
+  per video, over synthetic 5 fps videos of increasing length.
+
+Usage: python -m bench.stream [--steps 100] [--lengths 50,200,800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import write_results
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+
+SIZE = 172
+NUM_CLASSES = 600
+
+
+def export_both(folder: str) -> tuple[str, str, dict]:
+    """Exports one A0 stream model Model Garden's way and ours; returns the two
+    SavedModel paths and the export seconds."""
+    from official.projects.movinet.tools import export_saved_model as garden_export
+
+    from bench.backbone import randomize_non_kernel_weights
+    from trainer import architecture, checkpoint
+    from trainer.config import TrainerConfig
+    from trainer.export import export_model
+    from trainer.model import VideoClassifier, build_head, feature_dim
+
+    arch = architecture.arch_for("a0", "stream")
+    backbone, garden_classifier = checkpoint.build_kinetics_classifier(arch)
+    randomize_non_kernel_weights(backbone)
+    seconds = {}
+    start = time.perf_counter()
+    garden_dir = os.path.join(folder, "model_garden")
+    garden_export.export_saved_model(
+        model=garden_classifier,
+        input_shape=(1, 1, SIZE, SIZE, 3),
+        export_path=garden_dir,
+        causal=True,
+        bundle_input_init_states_fn=True,
+    )
+    seconds["model_garden"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    head = build_head(arch, feature_dim(backbone), backbone.head_filters, NUM_CLASSES, 0.0, 0)
+    config = TrainerConfig(random_init=True, variant="stream", resolution=SIZE)
+    ours_dir = os.path.join(folder, "ours")
+    labels = [f"class{i:03d}" for i in range(NUM_CLASSES)]
+    export_model(VideoClassifier(backbone, head, arch), labels, config, arch, ours_dir)
+    seconds["ours"] = time.perf_counter() - start
+    return garden_dir, ours_dir, seconds
+
+
+def time_steps(step, init_states, frames, output_key: str, warmup: int = 5) -> list[float]:
+    """Seconds per call of `step(image=frame, **states)` over `frames`, states carried."""
+    import tensorflow as tf
+
+    states = init_states(input_shape=tf.constant([1, 1, SIZE, SIZE, 3]))
+    names = list(states)
+    times = []
+    for i, frame in enumerate(frames):
+        start = time.perf_counter()
+        out = step(image=frame, **states)
+        out[output_key].numpy()  # waits for the result
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+        states = {name: out[name] for name in names}
+    return times
+
+
+def latency(garden_dir: str, ours_dir: str, steps: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    frames = [
+        tf.constant(rng.uniform(size=(1, 1, SIZE, SIZE, 3)).astype("float32")) for _ in range(steps)
+    ]
+    garden = tf.saved_model.load(garden_dir)
+    ours = tf.saved_model.load(ours_dir)
+    per_frame = {}
+    start = time.perf_counter()
+    garden_times = time_steps(
+        garden.signatures["call"], garden.signatures["init_states"], frames, "logits"
+    )
+    per_frame["model_garden_call_xla"] = statistics.median(garden_times)
+    first = time.perf_counter() - start - sum(garden_times)
+    ours_times = time_steps(
+        ours.signatures["stream_step"], ours.signatures["init_states"], frames, "probabilities"
+    )
+    per_frame["ours_stream_step"] = statistics.median(ours_times)
+    return {
+        "ms_per_frame": {k: v * 1000 for k, v in per_frame.items()},
+        "ms_per_frame_p90": {
+            "model_garden_call_xla": 1000 * float(np.percentile(garden_times, 90)),
+            "ours_stream_step": 1000 * float(np.percentile(ours_times, 90)),
+        },
+        "model_garden_warmup_s": first,
+        "steps_timed": len(ours_times),
+    }
+
+
+def write_long_video(path: str, num_frames: int) -> str:
+    """A 5 fps 320x240 AVI (every frame is sampled at the model's 5 fps)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), 5.0, (320, 240))
+    for i in range(num_frames):
+        frame = np.full((240, 320, 3), 30, np.uint8)
+        x = 4 * (i % 60)
+        frame[80:160, x : x + 80] = (60, 200, 240)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def peak_memory(model_dir: str, folder: str, lengths: list[int]) -> dict:
+    """Peak RSS (MB) and wall seconds of the stream command per video length."""
+    results = {}
+    for n in lengths:
+        video = write_long_video(os.path.join(folder, f"video_{n}.avi"), n)
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.stream", "--rss-child", model_dir, video],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        child = json.loads(out.strip().splitlines()[-1])
+        results[str(n)] = {
+            "peak_rss_mb": child["vm_hwm_kb"] / 1024,
+            "seconds": time.perf_counter() - start,
+        }
+    return results
+
+
+def _rss_child(model_dir: str, video: str) -> None:
+    """Runs the stream command (nothing printed per frame) and prints its peak RSS."""
+    import contextlib
+    import io
+
+    from pipeline.cli import main
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        code = main(["stream", "--model", model_dir, video, "--print-every", "0"])
+    if code:
+        raise SystemExit(code)
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"vm_hwm_kb": hwm}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="frames stepped per model")
+    parser.add_argument("--lengths", default="50,200,800", help="video lengths (frames at 5 fps)")
+    parser.add_argument("--out", default="bench_out/stream.json")
+    parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "VIDEO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        _rss_child(*args.rss_child)
+        return
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        garden_dir, ours_dir, export_s = export_both(folder)
+        results = latency(garden_dir, ours_dir, args.steps)
+        lengths = [int(n) for n in args.lengths.split(",")]
+        results["stream_command_by_video_frames"] = peak_memory(ours_dir, folder, lengths)
+    results.update(
+        model="a0 stream",
+        frame_shape=[1, 1, SIZE, SIZE, 3],
+        cpu_count=os.cpu_count(),
+        tensorflow=tf.__version__,
+        export_s=export_s,
+        published_model_garden_tflite_ms_per_frame_one_x86_core=16.0,
+    )
+    ms = results["ms_per_frame"]
+    print(f"A0-Stream, one 172x172 frame per step, batch 1, {os.cpu_count()} cores")
+    print(f"{'':28}{'ms/frame':>10}{'p90':>8}")
+    for key, value in ms.items():
+        print(f"{key:28}{value:10.1f}{results['ms_per_frame_p90'][key]:8.1f}")
+    print("published: Model Garden A0-Stream TFLite, one x86 core: 16 ms/frame")
+    print(f"{'video frames':>14}{'peak RSS MB':>14}{'seconds':>10}")
+    for n, row in results["stream_command_by_video_frames"].items():
+        print(f"{n:>14}{row['peak_rss_mb']:14.0f}{row['seconds']:10.1f}")
+    write_results(args.out, results)
+
+
+if __name__ == "__main__":
+    main()

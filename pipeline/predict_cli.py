@@ -1,0 +1,245 @@
+"""The `predict` and `stream` commands of `python -m pipeline`: thin wrappers over
+`trainer/inference.py` and `trainer/plots.py`.
+
+  predict  top-k labels of videos (files or folders; a folder gives a CSV or JSON Lines file)
+  stream   frame-by-frame predictions of one video, optionally as CSV and an animated plot
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+from components.ingest.ucf101 import VIDEO_EXTENSIONS
+
+COMMANDS = ("predict", "stream")
+OUTPUT_FORMATS = (".csv", ".jsonl")
+DEFAULT_FOLDER_OUTPUT = "predictions.csv"
+
+
+def _add_model_args(p) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        help="SavedModel directory, serving base directory (newest version) or pipeline root",
+    )
+    p.add_argument("--top-k", type=int, default=3, help="labels shown per prediction")
+    p.add_argument("--fps", type=float, default=5.0, help="sampling rate (the ingest's)")
+    p.add_argument("--resize-mode", default="pad", choices=("pad", "crop", "stretch"))
+
+
+def add_parsers(sub) -> None:
+    """Adds the `predict` and `stream` subcommands to an argparse subparsers object."""
+    p = sub.add_parser("predict", help="top-k labels of videos with an exported model")
+    _add_model_args(p)
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
+    p.add_argument(
+        "--output",
+        default="",
+        help=f"write the predictions to FILE.csv or FILE.jsonl (default with a folder: "
+        f"{DEFAULT_FOLDER_OUTPUT})",
+    )
+    p.add_argument("--num-frames", type=int, default=32, help="frames sampled per video")
+
+    p = sub.add_parser("stream", help="frame-by-frame predictions of one video")
+    _add_model_args(p)
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--csv", default="", help="write every frame's probabilities to this CSV")
+    p.add_argument(
+        "--plot",
+        default="",
+        help="write an animated plot (FILE.gif or FILE.mp4) and FILE.png, the curves",
+    )
+    p.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "states", "window"),
+        help="states: stream signatures (causal models); window: the frames signature on "
+        "the last --window frames (any model); auto: states when the model has them",
+    )
+    p.add_argument("--window", type=int, default=0, help="window mode: frames (default: model's)")
+    p.add_argument("--print-every", type=int, default=1, help="print every Nth frame (0: none)")
+
+
+def run(args) -> int:
+    """Runs `predict` or `stream`; errors a user can act on are printed, exit status 2."""
+    from components.ingest.video import VideoDecodeError
+    from trainer.inference import InferenceError
+
+    try:
+        if args.command == "predict":
+            return _run_predict(args)
+        return _run_stream(args)
+    except (InferenceError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except VideoDecodeError as e:
+        print(f"error: {args.video}: {e}", file=sys.stderr)
+        return 2
+
+
+def expand_videos(paths: list[str]) -> tuple[list[str], bool]:
+    """Files as given, folders as their video files (recursively, sorted); and
+    whether any folder was given."""
+    videos, folder_given = [], False
+    for path in paths:
+        if not os.path.isdir(path):
+            videos.append(path)
+            continue
+        folder_given = True
+        for parent, _, names in sorted(os.walk(path)):
+            videos += [
+                os.path.join(parent, n)
+                for n in sorted(names)
+                if os.path.splitext(n)[1].lower() in VIDEO_EXTENSIONS
+            ]
+    return videos, folder_given
+
+
+def _top_text(top: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{label} {p:.3f}" for label, p in top)
+
+
+def _run_predict(args) -> int:
+    from tqdm import tqdm
+
+    from trainer import inference
+
+    videos, folder_given = expand_videos(args.videos)
+    output = args.output or (DEFAULT_FOLDER_OUTPUT if folder_given else "")
+    if output and os.path.splitext(output)[1].lower() not in OUTPUT_FORMATS:
+        raise ValueError(f"--output {output!r}: the suffix must be one of {OUTPUT_FORMATS}")
+    if not videos:
+        raise ValueError(f"no video ({', '.join(VIDEO_EXTENSIONS)}) in {args.videos}")
+    model = inference.load_model(args.model)
+    spec = model.frame_spec(num_frames=args.num_frames, fps=args.fps, resize_mode=args.resize_mode)
+    k = min(args.top_k, len(model.labels))
+    failed = 0
+    with _PredictionWriter(output, model.labels, k) as writer:
+        bar = tqdm(videos, unit="video", disable=len(videos) < 2, file=sys.stderr)
+        for prediction in inference.classify_videos(model, bar, spec):
+            writer.write(prediction)
+            if prediction.error:
+                failed += 1
+                bar.write(f"{prediction.path}: unreadable: {prediction.error}", file=sys.stderr)
+            else:
+                bar.write(f"{prediction.path}: {_top_text(prediction.top(model.labels, k))}")
+    print(
+        f"{len(videos) - failed} of {len(videos)} videos classified, {failed} unreadable"
+        + (f"; predictions in {output}" if output else ""),
+        file=sys.stderr,
+    )
+    return 0 if failed < len(videos) else 1
+
+
+class _PredictionWriter:
+    """Writes predictions as CSV (top-k columns) or JSON Lines (every probability)."""
+
+    def __init__(self, path: str, labels: tuple[str, ...], k: int):
+        self._path, self._labels, self._k = path, labels, k
+        self._file = self._csv = None
+
+    def __enter__(self) -> _PredictionWriter:
+        if not self._path:
+            return self
+        os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+        self._file = open(self._path, "w", newline="")
+        if self._path.lower().endswith(".csv"):
+            self._csv = csv.writer(self._file)
+            ranks = range(1, self._k + 1)
+            self._csv.writerow(
+                ["path", "error"] + [f"{c}_{i}" for i in ranks for c in ("label", "probability")]
+            )
+        return self
+
+    def write(self, prediction) -> None:
+        if self._file is None:
+            return
+        top = prediction.top(self._labels, self._k)
+        if self._csv is not None:
+            cells = [x for label, p in top for x in (label, f"{p:.6f}")]
+            self._csv.writerow([prediction.path, prediction.error] + cells)
+            return
+        row = {"path": prediction.path, "error": prediction.error or None}
+        row["top_k"] = [{"label": label, "probability": p} for label, p in top]
+        if prediction.probabilities is not None:
+            row["probabilities"] = dict(
+                zip(self._labels, prediction.probabilities.tolist(), strict=True)
+            )
+        self._file.write(json.dumps(row) + "\n")
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _run_stream(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from components.ingest.video import FrameReader
+    from trainer import inference, plots
+
+    if args.plot and os.path.splitext(args.plot)[1].lower() not in plots.ANIMATION_FORMATS:
+        raise ValueError(
+            f"--plot {args.plot!r}: the suffix must be one of {plots.ANIMATION_FORMATS}"
+        )
+    model = inference.load_model(args.model)
+    mode = inference.stream_mode(model, args.mode)
+    spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode)
+    reader = FrameReader(args.video, spec)
+    fps = reader.sampled_fps
+    how = (
+        "stream signatures" if mode == "states" else f"window of {args.window or model.num_frames}"
+    )
+    print(f"{args.video}: {fps:g} frames/s, {how}, model {model.path}", file=sys.stderr)
+    k = min(args.top_k, len(model.labels))
+    kept = [] if args.plot else None  # [frames, classes] floats, for the plot only
+    csv_file = open(args.csv, "w", newline="") if args.csv else None
+    try:
+        rows = csv.writer(csv_file) if csv_file else None
+        if rows:
+            rows.writerow(["frame", "time_s", *model.labels])
+        bar = tqdm(total=reader.expected_frames or None, unit="frame", file=sys.stderr)
+        for index, probabilities in enumerate(inference.stream(model, reader, mode, args.window)):
+            bar.update()
+            if args.print_every and index % args.print_every == 0:
+                top = np.argsort(-probabilities, kind="stable")[:k]
+                text = _top_text([(model.labels[i], float(probabilities[i])) for i in top])
+                bar.write(f"{index:6d} {index / fps:8.2f}s  {text}")
+            if rows:
+                rows.writerow([index, f"{index / fps:.3f}", *(f"{p:.6f}" for p in probabilities)])
+            if kept is not None:
+                kept.append(probabilities)
+        bar.close()
+    finally:
+        if csv_file:
+            csv_file.close()
+    if args.csv:
+        print(f"per-frame probabilities: {args.csv}", file=sys.stderr)
+    if kept:
+        _write_plots(args, model, spec, np.stack(kept), fps)
+    return 0
+
+
+def _write_plots(args, model, spec, probabilities, fps: float) -> None:
+    from tqdm import tqdm
+
+    from components.ingest.video import FrameReader
+    from trainer import plots
+
+    png = os.path.splitext(args.plot)[0] + ".png"
+    plots.plot_curves(probabilities, model.labels, fps, png, top_k=args.top_k)
+    with tqdm(total=len(probabilities), unit="frame", desc="plot", file=sys.stderr) as bar:
+        written = plots.write_animation(
+            FrameReader(args.video, spec),
+            probabilities,
+            model.labels,
+            fps,
+            args.plot,
+            top_k=args.top_k,
+            progress=bar.update,
+        )
+    print(f"plot: {args.plot} ({written} frames), curves: {png}", file=sys.stderr)

@@ -1,0 +1,28 @@
+"""Small synthetic videos for tests: a bright square sliding over a dark background."""
+
+import cv2
+import numpy as np
+
+CODECS = {".avi": "XVID", ".mp4": "mp4v"}
+
+
+def sliding_square_frames(num_frames: int, width: int = 160, height: int = 120):
+    """BGR uint8 frames, one at a time (long videos never sit in memory)."""
+    side = height // 3
+    for i in range(num_frames):
+        frame = np.full((height, width, 3), 30, np.uint8)
+        x = int((width - side) * (i % 50) / 49)
+        frame[height // 3 : height // 3 + side, x : x + side] = (60, 200, 240)
+        yield frame
+
+
+def write_video(path, num_frames: int, fps: float = 25.0, width: int = 160, height: int = 120):
+    """Writes an AVI (XviD) or MP4 (mp4v) by `path`'s suffix; returns the path as str."""
+    path = str(path)
+    fourcc = CODECS[path[path.rindex(".") :].lower()]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} here"
+    for frame in sliding_square_frames(num_frames, width, height):
+        writer.write(frame)
+    writer.release()
+    return path

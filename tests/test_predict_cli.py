@@ -1,0 +1,106 @@
+"""`python -m pipeline predict` and `stream` as a user runs them, on the session's
+tiny exported stream model."""
+
+import csv
+import json
+
+import cv2
+import pytest
+from PIL import Image
+
+from pipeline.cli import main
+from tests.synthetic_video import write_video
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_dir(stream_model):
+    return stream_model[0].serving_model_dir
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    write_video(folder / "a.avi", num_frames=40)
+    (folder / "sub").mkdir()
+    write_video(folder / "sub" / "b.mp4", num_frames=60)
+    (folder / "broken.avi").write_bytes(b"RIFF not really")
+    (folder / "notes.txt").write_text("not a video")
+    return folder
+
+
+def test_predict_files_prints_top_k(model_dir, videos, capsys):
+    code = main(["predict", "--model", model_dir, str(videos / "a.avi"), "--top-k", "2"])
+    out = capsys.readouterr()
+    assert code == 0
+    line = out.out.strip()
+    assert line.startswith(f"{videos / 'a.avi'}: ")
+    assert len(line.split(": ", 1)[1].split(", ")) == 2
+    assert "1 of 1 videos classified, 0 unreadable" in out.err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_predict_folder_writes_a_file_and_reports_unreadable_videos(
+    model_dir, videos, tmp_path, capsys, suffix
+):
+    output = tmp_path / f"predictions{suffix}"
+    code = main(["predict", "--model", model_dir, str(videos), "--output", str(output)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "2 of 3 videos classified, 1 unreadable" in err
+    assert f"{videos / 'broken.avi'}: unreadable: cannot open" in err
+    if suffix == ".csv":
+        with open(output) as f:
+            rows = list(csv.DictReader(f))
+        assert [r["path"] for r in rows] == [
+            str(videos / n) for n in ("a.avi", "broken.avi", "sub/b.mp4")
+        ]
+        assert rows[1]["error"] and not rows[1]["label_1"]
+        assert rows[0]["label_1"] in ("SlideLeft", "SlideRight", "SlideUp")
+        assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"])
+    else:
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        assert [r["error"] is None for r in rows] == [True, False, True]
+        assert sum(rows[2]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert len(rows[0]["top_k"]) == 3
+
+
+def test_predict_errors_name_the_input(videos, tmp_path, capsys):
+    assert main(["predict", "--model", str(tmp_path), str(videos / "a.avi")]) == 2
+    assert f"no model found under '{tmp_path}'" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), str(videos), "--output", "p.xlsx"]) == 2
+    assert "--output 'p.xlsx': the suffix must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_stream_prints_frames_and_writes_csv_and_plots(model_dir, videos, tmp_path, capsys, suffix):
+    table, plot = tmp_path / "frames.csv", tmp_path / f"stream{suffix}"
+    video = str(videos / "sub" / "b.mp4")  # 60 frames at 25 fps: 12 at 5 fps
+    code = main(["stream", "--model", model_dir, video, "--csv", str(table), "--plot", str(plot)])
+    out = capsys.readouterr()
+    assert code == 0
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 12 and lines[-1].split()[:2] == ["11", "2.20s"]
+    with open(table) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["frame", "time_s", "SlideLeft", "SlideRight", "SlideUp"]
+    assert len(rows) == 13
+    assert sum(float(p) for p in rows[-1][2:]) == pytest.approx(1.0, abs=1e-4)
+    if suffix == ".gif":
+        with Image.open(plot) as gif:
+            assert gif.n_frames == 12
+    else:
+        cap = cv2.VideoCapture(str(plot))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+        cap.release()
+    with Image.open(tmp_path / "stream.png") as png:
+        assert png.format == "PNG"
+    assert "(12 frames)" in out.err
+
+
+def test_stream_errors_name_the_input(model_dir, videos, tmp_path, capsys):
+    assert main(["stream", "--model", model_dir, str(videos / "broken.avi")]) == 2
+    assert f"{videos / 'broken.avi'}: cannot open" in capsys.readouterr().err
+    assert main(["stream", "--model", model_dir, str(videos / "a.avi"), "--plot", "x.png"]) == 2
+    assert "--plot 'x.png': the suffix must be one of" in capsys.readouterr().err

@@ -131,3 +131,25 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "24 videos written" in result.stdout
     assert os.listdir(transform.split_dir(str(out), "train"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "trainer.epochs=0"], "the demo defaults: trainer: trainer config: epochs"),
+        (["--set", "evaluation.min_acc=0.5"], "unknown config field(s) evaluation.min_acc"),
+        (["--config", "/no/such/config.yaml"], "cannot read config file /no/such/config.yaml"),
+    ],
+)
+def test_run_command_config_errors_are_clear_and_run_nothing(tmp_path, capsys, args, message):
+    root = tmp_path / "root"
+    code = main(["run", "--set", f"pipeline_root={root}", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not root.exists()
+
+
+def test_run_command_prints_the_resolved_config(capsys):
+    assert main(["run", "--set", "trainer.epochs=3", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "epochs: 3" in out and "random_init: true" in out

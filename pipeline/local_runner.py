@@ -57,6 +57,7 @@ def summarize_latest_run(metadata_db: str, pipeline_name: str) -> RunSummary:
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
+    from components.report.component import HtmlReport
     from components.report.executor import REPORT_FILE
 
     connection = metadata_store_pb2.ConnectionConfig()
@@ -90,7 +91,7 @@ def summarize_latest_run(metadata_db: str, pipeline_name: str) -> RunSummary:
         value = artifact.custom_properties[key]
         return value.string_value or value.int_value
 
-    model, report, pushed = newest("Model"), newest("HtmlReport"), newest("PushedModel")
+    model, report, pushed = newest("Model"), newest(HtmlReport.TYPE_NAME), newest("PushedModel")
     return RunSummary(
         run_id=run.name,
         model=model.uri if model else "",

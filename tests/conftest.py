@@ -16,3 +16,7 @@ TINY = DemoSpec(num_classes=3, groups_per_class=4, clips_per_group=2, seconds=1.
 def tiny_demo(tmp_path_factory):
     """DemoPaths of a 3-class, 24-video UCF101-like dataset (zip + split lists)."""
     return write_demo_dataset(str(tmp_path_factory.mktemp("tiny_demo")), TINY)
+
+
+# Two LocalDagRunner runs over two spans, shared by test_retraining and test_history.
+from tests.retraining_runs import two_span_runs  # noqa: E402, F401

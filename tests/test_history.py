@@ -12,6 +12,7 @@ from pipeline.cli import main
 from pipeline.history import HistoryError, load_history
 
 
+@pytest.mark.slow
 def test_runs_newest_first_with_span_model_verdict_and_push(two_span_runs):
     runs = two_span_runs
     records = load_history(runs.config.metadata_db, runs.config.name)
@@ -28,12 +29,14 @@ def test_runs_newest_first_with_span_model_verdict_and_push(two_span_runs):
     assert first.pipeline == runs.config.name
 
 
+@pytest.mark.slow
 def test_latest_run_summary_is_the_newest_record(two_span_runs):
     runs = two_span_runs
     summary = local_runner.summarize_latest_run(runs.config.metadata_db, runs.config.name)
     assert summary == runs.second
 
 
+@pytest.mark.slow
 def test_history_command_text(two_span_runs, capsys):
     runs = two_span_runs
     assert main(["history", "--metadata", runs.config.metadata_db]) == 0
@@ -46,6 +49,7 @@ def test_history_command_text(two_span_runs, capsys):
         assert title in out
 
 
+@pytest.mark.slow
 def test_history_command_json_from_root_or_config(two_span_runs, capsys, tmp_path):
     runs = two_span_runs
     assert main(["history", "--pipeline-root", runs.config.pipeline_root, "--json"]) == 0

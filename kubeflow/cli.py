@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     from absl import logging
 
     from kubeflow.errors import KubeflowError
+    from pipeline.config import ConfigError
 
     logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
     # urllib3 warns on each connection retry; the final error says it all.
@@ -245,3 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     except KubeflowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

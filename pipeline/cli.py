@@ -6,6 +6,7 @@ Commands:
   run        run the whole pipeline locally (ingest, validate, train, evaluate, push)
   predict    top-k labels of videos with an exported model (see predict_cli.py)
   stream     frame-by-frame predictions of a video, CSV and animated plot
+  history    list the runs in the ML Metadata store: span, model, metrics, verdict, push
 """
 
 from __future__ import annotations
@@ -92,6 +93,42 @@ def _add_run_parser(sub) -> None:
         help="override a config field, e.g. --set trainer.epochs=5 (repeatable)",
     )
     p.add_argument("--print-config", action="store_true", help="print the config and stop")
+
+
+def _add_history_parser(sub) -> None:
+    p = sub.add_parser(
+        "history",
+        help="list the pipeline's runs, newest first (span, model, metrics, verdict, push)",
+        description="Reads the ML Metadata store: --metadata, else <--pipeline-root>/metadata.db, "
+        "else the store of --config (default: the built-in demo config).",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--metadata", help="SQLite ML Metadata file (path or sqlite:///path)")
+    where.add_argument("--pipeline-root", help="pipeline root holding metadata.db")
+    p.add_argument("--config", default=None, help="pipeline config (its store and name)")
+    p.add_argument("--json", action="store_true", help="print JSON (a list of runs)")
+
+
+def _run_history(args) -> int:
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.history import format_history, load_history
+
+    config = (
+        load_config(args.config)
+        if args.config or not (args.metadata or args.pipeline_root)
+        else None
+    )
+    metadata = args.metadata or (
+        os.path.join(args.pipeline_root, "metadata.db") if args.pipeline_root else None
+    )
+    records = load_history(metadata or config.metadata_db, config.name if config else None)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+    else:
+        print(format_history(records))
+    return 0
 
 
 def _run_pipeline(args) -> int:
@@ -238,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ingest_parser(sub)
     _add_run_parser(sub)
     predict_cli.add_parsers(sub)
+    _add_history_parser(sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "ingest":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -255,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_demo(args)
         if args.command == "run":
             return _run_pipeline(args)
+        if args.command == "history":
+            return _run_history(args)
         return _run_ingest(args, extra)
     except (IngestError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

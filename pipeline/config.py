@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from components.ingest import spans
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions
@@ -85,7 +86,9 @@ class PipelineConfig:
       pipeline_root: where every component's artifacts go.
       metadata_path: SQLite ML Metadata file for local runs ('' = <pipeline_root>/metadata.db).
       serving_dir: base directory blessed models are pushed to (<serving_dir>/<version>/).
-      span: the data span this run ingests (recorded on the Examples artifact).
+      span: the data span this run ingests (recorded on the Examples artifact): a
+        number, or -1 ('latest' in a file) for the highest span matching the
+        `{SPAN}` placeholder in ingest.source, resolved when the ingest runs.
       ingest: IngestConfig fields.
       trainer: TrainerConfig fields.
       evaluation: EvalConfig fields.
@@ -115,10 +118,21 @@ class PipelineConfig:
         for field in ("pipeline_root", "serving_dir"):
             if not getattr(self, field):
                 raise ConfigError(f"{field} must be set")
-        if self.span < 0:
-            raise ConfigError(f"span must be >= 0, got {self.span}")
+        if self.span < spans.LATEST_SPAN:
+            raise ConfigError(f"span must be >= 0 or 'latest' (-1), got {self.span}")
+        if self.span == spans.LATEST_SPAN and not spans.has_span_placeholder(self.ingest.source):
+            raise ConfigError(
+                f"span 'latest' needs a {spans.SPAN_PLACEHOLDER} placeholder in ingest.source "
+                f"(got {self.ingest.source!r}), e.g. gs://bucket/ucf/span-{{SPAN}}/videos.zip"
+            )
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
+
+    @property
+    def cache_enabled(self) -> bool:
+        """Caching, off with span 'latest': the ingest's inputs stay the same from run
+        to run while the data does not, so a cache hit would reuse old data."""
+        return self.enable_cache and self.span != spans.LATEST_SPAN
 
     @property
     def metadata_db(self) -> str:
@@ -161,6 +175,11 @@ class PipelineConfig:
                 parts[name] = part_cls(**values)
             except TypeError as e:
                 raise ConfigError(f"{name}: {e}") from None
+        if "span" in data:
+            try:
+                data["span"] = spans.parse_span(data["span"])
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         beam_args = data.pop("beam_args", ())
         if isinstance(beam_args, str) or not all(isinstance(a, str) for a in beam_args):
             raise ConfigError(f"beam_args must be a list of strings, got {beam_args!r}")

@@ -8,7 +8,6 @@ stopped when started again.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from tfx import v1 as tfx
@@ -54,59 +53,16 @@ def run_local(config: PipelineConfig) -> RunSummary:
 
 def summarize_latest_run(metadata_db: str, pipeline_name: str) -> RunSummary:
     """Reads the newest run of `pipeline_name` from the SQLite ML Metadata file."""
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
+    from pipeline.history import load_history
 
-    from components.report.executor import REPORT_FILE
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = metadata_db
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
-    runs = [
-        c
-        for c in store.get_contexts_by_type("pipeline_run")
-        if _pipeline_of(store, c) in (pipeline_name, None)
-    ]
-    if not runs:
-        raise ValueError(f"no run of pipeline {pipeline_name!r} recorded in {metadata_db}")
-    run = max(runs, key=lambda c: c.id)
-    state_names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-    executions = {}
-    for execution in store.get_executions_by_context(run.id):
-        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
-        name = nodes[0].removeprefix(pipeline_name + ".") if nodes else execution.type
-        executions[name] = state_names.get(execution.last_known_state, "UNKNOWN")
-    artifacts = store.get_artifacts_by_context(run.id)
-    types = {t.id: t.name for t in store.get_artifact_types()}
-
-    def newest(type_name):
-        found = [a for a in artifacts if types.get(a.type_id) == type_name]
-        return max(found, key=lambda a: a.id) if found else None
-
-    def custom(artifact, key, default=""):
-        if artifact is None or key not in artifact.custom_properties:
-            return default
-        value = artifact.custom_properties[key]
-        return value.string_value or value.int_value
-
-    model, report, pushed = newest("Model"), newest("HtmlReport"), newest("PushedModel")
+    run = load_history(metadata_db, pipeline_name)[0]
     return RunSummary(
-        run_id=run.name,
-        model=model.uri if model else "",
-        blessed=bool(custom(report, "blessed", 0)),
-        reasons=json.loads(custom(report, "reasons", "[]") or "[]"),
-        pushed_to=custom(pushed, "pushed_destination") if custom(pushed, "pushed", 0) else "",
-        report=os.path.join(report.uri, REPORT_FILE) if report else "",
-        headline=json.loads(custom(report, "headline", "{}") or "{}"),
-        executions=executions,
+        run_id=run.run_id,
+        model=run.model,
+        blessed=run.blessed,
+        reasons=run.reasons,
+        pushed_to=run.pushed_to,
+        report=run.report,
+        headline=run.headline,
+        executions=run.executions,
     )
-
-
-def _pipeline_of(store, run_context) -> str | None:
-    """The pipeline a run context belongs to (None when MLMD does not say)."""
-    parents = store.get_parent_contexts_by_context(run_context.id)
-    for parent in parents:
-        if parent.type == "pipeline":
-            return parent.name
-    return None

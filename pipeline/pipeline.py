@@ -30,9 +30,15 @@ def planned_class_count(config: PipelineConfig) -> int | None:
     return len(classes)
 
 
-def create_components(config: PipelineConfig) -> list:
-    """The pipeline's components, in order."""
-    ingest = VideoIngest(config=config.ingest, span=config.span)
+def create_components(config: PipelineConfig, span=None) -> list:
+    """The pipeline's components, in order.
+
+    Args:
+      config: the pipeline's configuration.
+      span: the span to ingest, default config.span; the Kubeflow compiler passes a
+        RuntimeParameter so each run may choose it.
+    """
+    ingest = VideoIngest(config=config.ingest, span=config.span if span is None else span)
     statistics_gen = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(
@@ -85,6 +91,7 @@ def create_pipeline(
     config: PipelineConfig,
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
+    span=None,
 ) -> tfx.dsl.Pipeline:
     """The TFX pipeline for `config`.
 
@@ -94,12 +101,13 @@ def create_pipeline(
         config.beam_args).
       metadata_connection_config: ML Metadata connection (local runs); None lets the
         orchestrator provide it (Kubeflow).
+      span: the span to ingest (default config.span), e.g. a RuntimeParameter.
     """
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config),
-        enable_cache=config.enable_cache,
+        components=create_components(config, span),
+        enable_cache=config.cache_enabled,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(
             config.beam_args if beam_pipeline_args is None else beam_pipeline_args

@@ -34,3 +34,7 @@ def stream_model(examples_dir, tmp_path_factory):
     from tests import trained_model
 
     return trained_model.train(examples_dir, tmp_path_factory, variant="stream")
+
+
+# Two LocalDagRunner runs over two spans, shared by test_retraining and test_history.
+from tests.retraining_runs import two_span_runs  # noqa: E402, F401

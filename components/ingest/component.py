@@ -48,10 +48,13 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = VideoIngestSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, config: IngestConfig, span: int = 0):
+    def __init__(self, config: IngestConfig, span=0):
         """Args:
         config: what to read and how (validated when built).
-        span: the data span this run ingests, recorded on the Examples artifact.
+        span: the data span this run ingests (an int, -1 for the newest, or a TFX
+          RuntimeParameter of type int), resolved when the executor runs against a
+          `{SPAN}` placeholder in config.source (see spans.py) and recorded on the
+          Examples artifact.
         """
         spec = VideoIngestSpec(
             config=config.to_json(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -12,7 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.ingest import transform
+from components.ingest import spans, transform
 from components.ingest.config import IngestConfig
 
 
@@ -26,9 +27,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         config = IngestConfig.from_json(exec_properties["config"])
+        # Resolved here, not when the pipeline is built: a scheduled run reads the
+        # newest span present when it starts.
+        resolved = spans.resolve_span(config.source, int(exec_properties.get("span") or 0))
+        config = dataclasses.replace(config, source=resolved.source)
+        logging.info("VideoIngest reads span %d: %s", resolved.span, resolved.source)
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         examples.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))
-        examples.span = int(exec_properties.get("span") or 0)
+        examples.span = resolved.span
+        examples.set_string_custom_property("source", resolved.source)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
 
         selection, refused = transform.plan_ingest(config)

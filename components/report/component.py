@@ -28,7 +28,9 @@ from components.report import executor
 class HtmlReport(types.Artifact):
     """A folder holding report.html and its figures."""
 
-    TYPE_NAME = "HtmlReport"
+    # `<namespace>.<Name>`: the form Kubeflow V2 requires of a custom artifact type
+    # (its schema title; TFX's compiler refuses a bare name).
+    TYPE_NAME = "video_action.HtmlReport"
 
 
 class ModelReportSpec(types.ComponentSpec):

@@ -1,0 +1,184 @@
+"""The pipeline's runs as ML Metadata recorded them: span, model, metrics, verdict, push.
+
+The one reader of the metadata store: `python -m pipeline history` lists every
+run with it, and the local runner summarises the run it just finished with it.
+Each run is a `pipeline_run` context; what it produced are the OUTPUT events of
+its executions (a cached execution re-publishes the artifacts it reused), so the
+Resolver's baseline model, an input, is never taken for the run's own model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+class HistoryError(ValueError):
+    """No metadata store, or no run in it: the message names the store and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One pipeline run.
+
+    Attributes:
+      run_id: the pipeline run's id (its context name).
+      pipeline: the pipeline's name ('' when MLMD does not say).
+      started_ms: when the run started (ms since the epoch).
+      span: the data span its Examples hold (None when the ingest did not finish).
+      source: the data source the ingest read for that span.
+      examples: the Examples artifact's folder.
+      model: the trained model's folder ('' when training did not finish).
+      blessed: whether the Evaluator blessed it.
+      reasons: why it was not blessed (failed thresholds).
+      headline: the report's headline metrics.
+      report: the report page ('' when no report was written).
+      pushed_to: where the Pusher put the model ('' when not pushed).
+      executions: component id -> 'COMPLETE', 'CACHED', 'FAILED', ...
+    """
+
+    run_id: str
+    pipeline: str
+    started_ms: int
+    span: int | None
+    source: str
+    examples: str
+    model: str
+    blessed: bool
+    reasons: list[str]
+    headline: dict[str, float]
+    report: str
+    pushed_to: str
+    executions: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def open_store(metadata: str) -> metadata_store.MetadataStore:
+    """A read-only connection to a SQLite metadata file (a path or sqlite:///path)."""
+    path = metadata.removeprefix("sqlite://") if metadata.startswith("sqlite://") else metadata
+    if not os.path.isfile(path):
+        raise HistoryError(
+            f"no ML Metadata store at {path!r}: run the pipeline first, or pass "
+            "--metadata FILE / --pipeline-root DIR / --config FILE of the runs to list"
+        )
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
+
+
+def read_history(store, pipeline_name: str | None = None) -> list[RunRecord]:
+    """Every run (of `pipeline_name`, or of any pipeline when None), newest first."""
+    records = []
+    for run in store.get_contexts_by_type("pipeline_run"):
+        pipeline = _pipeline_of(store, run)
+        if pipeline_name is not None and pipeline not in (pipeline_name, None):
+            continue
+        records.append(_read_run(store, run, pipeline or ""))
+    return sorted(records, key=lambda r: (r.started_ms, r.run_id), reverse=True)
+
+
+def load_history(metadata: str, pipeline_name: str | None = None) -> list[RunRecord]:
+    """read_history of the SQLite store at `metadata`; HistoryError when it holds no run."""
+    records = read_history(open_store(metadata), pipeline_name)
+    if not records:
+        which = f"pipeline {pipeline_name!r}" if pipeline_name else "any pipeline"
+        raise HistoryError(f"no run of {which} recorded in {metadata}")
+    return records
+
+
+def _read_run(store, run, pipeline: str) -> RunRecord:
+    from components.report.component import HtmlReport
+    from components.report.executor import REPORT_FILE
+
+    state_names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+    executions = store.get_executions_by_context(run.id)
+    states = {}
+    for execution in executions:
+        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        name = nodes[0].removeprefix(pipeline + ".") if nodes else execution.type
+        states[name] = state_names.get(execution.last_known_state, "UNKNOWN")
+    outputs = _output_artifacts(store, [e.id for e in executions])
+    examples, model = outputs.get("Examples"), outputs.get("Model")
+    report, pushed = outputs.get(HtmlReport.TYPE_NAME), outputs.get("PushedModel")
+    return RunRecord(
+        run_id=run.name,
+        pipeline=pipeline,
+        started_ms=run.create_time_since_epoch,
+        span=examples.properties["span"].int_value
+        if examples and "span" in examples.properties
+        else None,
+        source=_custom(examples, "source"),
+        examples=examples.uri if examples else "",
+        model=model.uri if model else "",
+        blessed=bool(_custom(report, "blessed", 0)),
+        reasons=json.loads(_custom(report, "reasons") or "[]"),
+        headline=json.loads(_custom(report, "headline") or "{}"),
+        report=os.path.join(report.uri, REPORT_FILE) if report else "",
+        pushed_to=_custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else "",
+        executions=states,
+    )
+
+
+def _output_artifacts(store, execution_ids: list[int]) -> dict:
+    """Type name -> the newest artifact of that type the executions output."""
+    if not execution_ids:
+        return {}
+    events = store.get_events_by_execution_ids(execution_ids)
+    ids = {e.artifact_id for e in events if e.type in _OUTPUT_EVENTS}
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    newest = {}
+    for artifact in store.get_artifacts_by_id(sorted(ids)):
+        name = types.get(artifact.type_id, "")
+        if name not in newest or artifact.id > newest[name].id:
+            newest[name] = artifact
+    return newest
+
+
+def _custom(artifact, key: str, default=""):
+    if artifact is None or key not in artifact.custom_properties:
+        return default
+    value = artifact.custom_properties[key]
+    return value.string_value or value.int_value
+
+
+def _pipeline_of(store, run_context) -> str | None:
+    """The pipeline a run context belongs to (None when MLMD does not say)."""
+    for parent in store.get_parent_contexts_by_context(run_context.id):
+        if parent.type == "pipeline":
+            return parent.name
+    return None
+
+
+def format_history(records: list[RunRecord]) -> str:
+    """The runs as text, newest first: one block per run."""
+    import datetime
+
+    blocks = []
+    for r in records:
+        started = datetime.datetime.fromtimestamp(r.started_ms / 1000, datetime.timezone.utc)
+        span = "-" if r.span is None else str(r.span)
+        failed = sorted(n for n, s in r.executions.items() if s not in ("COMPLETE", "CACHED"))
+        lines = [f"run {r.run_id}  {started:%Y-%m-%d %H:%M:%S} UTC  span {span}"]
+        if r.source:
+            lines.append(f"  data:    {r.source}")
+        lines.append(f"  model:   {r.model or '(not trained)'}")
+        for title, value in r.headline.items():
+            lines.append(f"  {title + ':':<28} {value:.3f}")
+        if r.blessed:
+            lines.append("  blessed")
+        elif r.report:
+            lines.append("  not blessed: " + ("; ".join(r.reasons) or "no reason recorded"))
+        lines.append(f"  pushed:  {r.pushed_to}" if r.pushed_to else "  not pushed")
+        if failed:
+            lines.append("  unfinished: " + ", ".join(f"{n} {r.executions[n]}" for n in failed))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

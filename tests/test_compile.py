@@ -1,0 +1,143 @@
+"""`python -m kubeflow compile`: the KFP 2 spec TFX's KubeflowV2DagRunner writes, read
+back with the kfp SDK's own loaders, and its fit to the Dockerfile's image."""
+
+import os
+
+import kfp.components
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from kubeflow import cli
+from kubeflow.compile import parse_cpu, parse_memory, trainer_resources
+from kubeflow.spec import load_pipeline_spec, pipeline_parameters, task_containers
+from pipeline.config import ConfigError, KubeflowConfig, load_config
+from pipeline.pipeline import create_pipeline
+from tests.test_dockerfile import REPO, parse_dockerfile, tfx_container_command
+
+IMAGE = "registry.example.com/video-action:7"
+BEAM_ARGS = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west4"]
+COMPONENTS = (
+    "VideoIngest",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Trainer",
+    "Evaluator",
+    "ModelReport",
+    "Pusher",
+)
+BEAM_COMPONENTS = ("VideoIngest", "StatisticsGen", "Evaluator")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    """A config file for Kubeflow compiled through the CLI: (path, PipelineSpec dict)."""
+    folder = tmp_path_factory.mktemp("compile")
+    config = {
+        "name": "video-action",
+        "pipeline_root": "gs://my-bucket/video-action/root",
+        "serving_dir": "gs://my-bucket/video-action/serving",
+        "span": "latest",
+        "ingest": {"source": "gs://my-bucket/ucf/span-{SPAN}/videos.zip"},
+        "trainer": {"epochs": 3, "checkpoint": "gs://my-bucket/movinet_a0_base.tar.gz"},
+        "beam_args": BEAM_ARGS,
+        "kubeflow": {"image": IMAGE, "gpu_type": "nvidia.com/gpu", "gpu_count": 2},
+    }
+    config_path = folder / "kubeflow.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    output = str(folder / "pipeline.yaml")
+    assert cli.main(["compile", "--config", str(config_path), "--output", output]) == 0
+    return output, load_pipeline_spec(output)
+
+
+def test_kfp_sdk_loads_the_package(package):
+    path, spec = package
+    assert kfp.components.load_component_from_file(path).name == "video-action"
+    message = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    assert message.schema_version == "2.1.0"
+
+
+def test_every_component_is_a_task(package):
+    tasks = package[1]["root"]["dag"]["tasks"]
+    for name in COMPONENTS:
+        assert name in tasks, name
+    assert any(name.startswith("latest_blessed_model_resolver") for name in tasks)
+    assert set(task_containers(package[1])) == set(COMPONENTS)
+
+
+def test_image_on_every_executor_and_gpu_on_the_trainer_only(package):
+    executors = package[1]["deploymentSpec"]["executors"]
+    containers = {k: v["container"] for k, v in executors.items() if "container" in v}
+    assert len(containers) == len(COMPONENTS)
+    assert {c["image"] for c in containers.values()} == {IMAGE}
+    by_task = task_containers(package[1])
+    assert by_task["Trainer"]["resources"] == {
+        "accelerator": {"count": "2", "type": "nvidia.com/gpu"},
+        "cpuLimit": 8.0,
+        "memoryLimit": 32.0,
+    }
+    assert [n for n, c in by_task.items() if "resources" in c] == ["Trainer"]
+
+
+def test_root_beam_args_and_span_parameter(package):
+    spec = package[1]
+    assert spec["defaultPipelineRoot"] == "gs://my-bucket/video-action/root"
+    by_task = task_containers(spec)
+    for name in BEAM_COMPONENTS:
+        args = by_task[name]["args"]
+        assert args[-len(BEAM_ARGS) :] == BEAM_ARGS, name
+    span = pipeline_parameters(spec)["span"]
+    assert (span.kind, span.default) == ("int", -1)
+    ingest = spec["root"]["dag"]["tasks"]["VideoIngest"]
+    assert ingest["inputs"]["parameters"]["span"] == {"componentInputParameter": "span"}
+    # 'latest' reads new data under unchanged inputs: the ingest must never be cached.
+    assert ingest["cachingOptions"] == {"enableCache": False}
+
+
+def test_container_command_is_what_the_dockerfile_provides(package):
+    steps = parse_dockerfile(os.path.join(REPO, "Dockerfile"))
+    workdir = [args for kw, args in steps if kw == "WORKDIR"][-1]
+    install = [args for kw, args in steps if kw == "RUN" and "pip install --no-deps ." in args][0]
+    for name, container in task_containers(package[1]).items():
+        command = tuple(container["command"])
+        assert command == tfx_container_command(), name
+        assert command[2] in install  # import-checked at build time
+        # Our modules import from site-packages, not from the working directory.
+        assert "cd / &&" in install and workdir == "/pipeline"
+        executor_class = container["args"][container["args"].index("--executor_class_path") + 1]
+        package_name = executor_class.split(".")[0]
+        if package_name not in ("tfx",):
+            assert package_name in install, executor_class
+
+
+def test_local_pipeline_has_no_kubeflow_resources():
+    pipeline = create_pipeline(load_config(None))
+    assert all(getattr(c, "platform_config", None) is None for c in pipeline.components)
+
+
+def test_trainer_resources_without_gpu():
+    spec = trainer_resources(KubeflowConfig(gpu_count=0, trainer_cpu="500m", trainer_memory="8Gi"))
+    assert not spec.HasField("accelerator")
+    assert spec.cpu_limit == 0.5
+    assert spec.memory_limit == pytest.approx(8 * 2**30 / 1e9)
+
+
+def test_parse_cpu_and_memory():
+    assert parse_cpu("8") == 8.0 and parse_cpu("") == 0.0
+    assert parse_memory("32G") == 32.0 and parse_memory("512M") == 0.512
+    with pytest.raises(ConfigError, match="trainer_memory"):
+        parse_memory("lots")
+    with pytest.raises(ConfigError, match="trainer_cpu"):
+        parse_cpu("eight")
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    assert cli.main(["compile", "--output", str(tmp_path / "pipeline.txt")]) == 2
+    assert "name a .yaml file" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ingest: {source: x.zip}\ntrainer: {random_init: true}\nspan: latest\n")
+    assert cli.main(["compile", "--config", str(bad), "--output", str(tmp_path / "p.yaml")]) == 2
+    assert "needs a {SPAN} placeholder" in capsys.readouterr().err
+    assert not (tmp_path / "p.yaml").exists()

@@ -1,0 +1,71 @@
+"""`python -m pipeline history` and pipeline.history on the two-span store
+(tests/retraining_runs.py), and its errors."""
+
+import json
+import os
+
+import pytest
+import yaml
+
+from pipeline import local_runner
+from pipeline.cli import main
+from pipeline.history import HistoryError, load_history
+
+
+@pytest.mark.slow
+def test_runs_newest_first_with_span_model_verdict_and_push(two_span_runs):
+    runs = two_span_runs
+    records = load_history(runs.config.metadata_db, runs.config.name)
+    assert [r.span for r in records] == [2, 1]
+    second, first = records
+    assert [first.run_id, second.run_id] == [runs.first.run_id, runs.second.run_id]
+    assert second.started_ms >= first.started_ms
+    assert (first.model, second.model) == (runs.first.model, runs.second.model)
+    assert first.source.endswith(os.path.join("span-1", "UCF101_videos.zip"))
+    assert second.source.endswith(os.path.join("span-0002", "UCF101_videos.zip"))
+    assert first.blessed and first.pushed_to == runs.first.pushed_to
+    assert second.pushed_to == runs.second.pushed_to
+    assert first.headline and all(isinstance(v, float) for v in first.headline.values())
+    assert first.pipeline == runs.config.name
+
+
+@pytest.mark.slow
+def test_latest_run_summary_is_the_newest_record(two_span_runs):
+    runs = two_span_runs
+    summary = local_runner.summarize_latest_run(runs.config.metadata_db, runs.config.name)
+    assert summary == runs.second
+
+
+@pytest.mark.slow
+def test_history_command_text(two_span_runs, capsys):
+    runs = two_span_runs
+    assert main(["history", "--metadata", runs.config.metadata_db]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"run {runs.second.run_id}") < out.index(f"run {runs.first.run_id}")
+    assert "span 2" in out and "span 1" in out
+    assert f"model:   {runs.first.model}" in out
+    assert f"pushed:  {runs.first.pushed_to}" in out
+    for title in runs.first.headline:
+        assert title in out
+
+
+@pytest.mark.slow
+def test_history_command_json_from_root_or_config(two_span_runs, capsys, tmp_path):
+    runs = two_span_runs
+    assert main(["history", "--pipeline-root", runs.config.pipeline_root, "--json"]) == 0
+    by_root = json.loads(capsys.readouterr().out)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(runs.config.to_dict()))
+    assert main(["history", "--config", str(config_path), "--json"]) == 0
+    by_config = json.loads(capsys.readouterr().out)
+    assert by_root == by_config
+    assert [r["span"] for r in by_root] == [2, 1]
+    assert by_root[1]["blessed"] is True
+    assert by_root[0]["executions"]["Pusher"] == "COMPLETE"
+
+
+def test_missing_store_says_what_to_do(tmp_path, capsys):
+    with pytest.raises(HistoryError, match="run the pipeline first"):
+        load_history(str(tmp_path / "metadata.db"))
+    assert main(["history", "--pipeline-root", str(tmp_path)]) == 2
+    assert str(tmp_path / "metadata.db") in capsys.readouterr().err

@@ -1,0 +1,57 @@
+"""Retraining over spans: two LocalDagRunner runs with span 'latest' (tests/retraining_runs.py).
+
+Each run ingests the newest span present when it starts; the second run's model
+is evaluated against the first's (the latest blessed model) and pushed only when
+it passes.
+"""
+
+import os
+
+import pytest
+
+from pipeline.history import open_store
+from pipeline.pipeline import RESOLVER_ID
+
+pytestmark = pytest.mark.slow
+
+
+def test_each_run_ingests_the_newest_span(two_span_runs):
+    runs = two_span_runs
+    for summary in (runs.first, runs.second):
+        assert summary.executions["VideoIngest"] == "COMPLETE"  # never a stale cache hit
+    store = open_store(runs.config.metadata_db)
+    examples = sorted(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    assert [a.properties["span"].int_value for a in examples] == [1, 2]
+    sources = [a.custom_properties["source"].string_value for a in examples]
+    assert sources == [
+        os.path.join(runs.spans_dir, "span-1", "UCF101_videos.zip"),
+        os.path.join(runs.spans_dir, "span-0002", "UCF101_videos.zip"),
+    ]
+
+
+def test_first_model_is_blessed_and_pushed(two_span_runs):
+    first = two_span_runs.first
+    assert first.blessed and not first.reasons
+    assert first.pushed_to.startswith(two_span_runs.config.serving_dir)
+    assert os.path.isfile(os.path.join(first.pushed_to, "saved_model.pb"))
+
+
+def test_second_model_is_judged_against_the_first(two_span_runs):
+    runs = two_span_runs
+    store = open_store(runs.config.metadata_db)
+    assert runs.second.model != runs.first.model
+    assert runs.second.executions[RESOLVER_ID] == "COMPLETE"
+    evaluator = store.get_context_by_type_and_name("node", f"{runs.config.name}.Evaluator")
+    evaluations = sorted(store.get_executions_by_context(evaluator.id), key=lambda e: e.id)
+    assert len(evaluations) == 2
+    baseline_ids = {
+        event.artifact_id
+        for event in store.get_events_by_execution_ids([evaluations[-1].id])
+        if any(step.key == "baseline_model" for step in event.path.steps)
+    }
+    baselines = store.get_artifacts_by_id(sorted(baseline_ids))
+    assert [a.uri for a in baselines] == [runs.first.model]
+    # Pushed exactly when it passed (no regression against the first model).
+    assert bool(runs.second.pushed_to) == runs.second.blessed
+    if not runs.second.blessed:
+        assert runs.second.reasons

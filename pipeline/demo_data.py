@@ -43,7 +43,7 @@ class DemoSpec:
     num_classes: int = 6
     groups_per_class: int = 6
     clips_per_group: int = 3
-    seconds: float = 3.0
+    seconds: float = 2.0
     seed: int = 0
 
     def __post_init__(self):

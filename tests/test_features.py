@@ -85,3 +85,11 @@ def test_train_head_reports_single_and_multi_clip_accuracy(frozen_backbone):
     assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
     assert summary["eval_multi_clip_accuracy"] == 1.0
     assert summary["eval_single_clip_accuracy"] > 0.9
+
+
+def test_cosine_schedule_decays_to_zero_over_the_epochs():
+    config = TrainerConfig(random_init=True, epochs=4, learning_rate=0.1, lr_schedule="cosine")
+    schedule = features.lr_schedule_callback(config).schedule
+    rates = [schedule(epoch, None) for epoch in range(4)]
+    np.testing.assert_allclose(rates, [0.1, 0.0853553, 0.05, 0.0146447], rtol=1e-5)
+    assert features.lr_schedule_callback(TrainerConfig(random_init=True)) is None

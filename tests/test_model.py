@@ -4,7 +4,13 @@ import pytest
 import tensorflow as tf
 
 from trainer import architecture
-from trainer.model import VideoClassifier, build_head, feature_dim, set_trainable_blocks
+from trainer.model import (
+    VideoClassifier,
+    build_head,
+    feature_dim,
+    set_bn_momentum,
+    set_trainable_blocks,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,3 +48,14 @@ def test_classifier_outputs_logits_per_clip(stream_backbone):
     logits = VideoClassifier(backbone, head, arch)(tf.zeros([3, 4, 32, 32, 3]))
     assert logits.shape == (3, 7)
     assert feature_dim(backbone) == 480
+
+
+def test_bn_momentum_is_set_on_every_batch_norm(stream_backbone):
+    import tf_keras
+
+    _, backbone = stream_backbone
+    norms = [m for m in backbone.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
+    assert norms and {n.momentum for n in norms} == {0.99}
+    set_bn_momentum(backbone, 0.9)
+    assert {n.momentum for n in norms} == {0.9}
+    set_bn_momentum(backbone, 0.99)

@@ -123,6 +123,8 @@ def test_missing_labels_is_a_clear_error(tmp_path):
         ({"random_init": True, "dropout": 1.5}, "dropout must be in"),
         ({"random_init": True, "checkpoint": "x.tar.gz"}, "exclude each other"),
         ({"random_init": True, "epoch": 3}, "unknown trainer config fields \\['epoch'\\]"),
+        ({"random_init": True, "lr_schedule": "step"}, "lr_schedule must be one of"),
+        ({"random_init": True, "bn_momentum": 1.0}, "bn_momentum must be in"),
     ],
 )
 def test_trainer_config_errors_name_the_field(fields, message):

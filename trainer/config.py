@@ -9,6 +9,7 @@ import os
 from trainer.architecture import MODEL_IDS, VARIANTS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline", "ckpt")
 
 
@@ -22,6 +23,8 @@ class TrainerConfig:
       num_frames: frames per clip (temporal window) fed to the model.
       resolution: frames are resized to resolution x resolution.
       batch_size, epochs, learning_rate, optimizer: training (Adam 1e-3 as the tutorial).
+      lr_schedule: 'constant', or 'cosine' (decays to 0 over the epochs, so the last
+        epoch's weights, the ones exported, settle).
       dropout: dropout before the classifier's last layer.
       label_smoothing: of the cross-entropy loss.
       seed: seeds windows, shuffling and the head's initialisation.
@@ -48,6 +51,7 @@ class TrainerConfig:
     batch_size: int = 8
     epochs: int = 10
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     optimizer: str = "adam"
     dropout: float = 0.0
     label_smoothing: float = 0.0
@@ -73,6 +77,7 @@ class TrainerConfig:
             (self.epochs >= 1, "epochs", ">= 1"),
             (self.learning_rate > 0, "learning_rate", "> 0"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
+            (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}"),
             (0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)"),
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)"),
             (self.trainable_blocks >= -1, "trainable_blocks", ">= -1"),

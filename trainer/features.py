@@ -10,6 +10,7 @@ through the frozen backbone.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -58,6 +59,17 @@ def make_optimizer(config: TrainerConfig):
         "sgd": tf_keras.optimizers.SGD,
         "rmsprop": tf_keras.optimizers.RMSprop,
     }[config.optimizer](learning_rate=config.learning_rate)
+
+
+def lr_schedule_callback(config: TrainerConfig):
+    """The learning-rate schedule as a Keras callback (None for a constant rate)."""
+    if config.lr_schedule == "constant":
+        return None
+
+    def cosine(epoch, _):
+        return 0.5 * config.learning_rate * (1.0 + math.cos(math.pi * epoch / config.epochs))
+
+    return tf_keras.callbacks.LearningRateScheduler(cosine)
 
 
 def compile_classifier(model: tf_keras.Model, config: TrainerConfig) -> None:

@@ -94,6 +94,9 @@ def train_and_export(
         eval_files, views=config.eval_views, training=False, **window
     )
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
+    schedule = features.lr_schedule_callback(config)
+    if schedule:
+        callbacks.append(schedule)
     phases = {"build_s": time.monotonic() - start}
     if config.frozen:
         train_features = features.extract_features(

@@ -32,7 +32,7 @@ def _add_demo_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--classes", type=int, default=6)
     p.add_argument("--groups", type=int, default=6, help="groups per class")
-    p.add_argument("--clips", type=int, default=3, help="clips per group")
+    p.add_argument("--clips", type=int, default=6, help="clips per group")
     p.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
     p.add_argument("--seed", type=int, default=0)
 

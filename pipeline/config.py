@@ -292,9 +292,9 @@ def demo_config_dict(data_dir: str = DEMO_DATA_DIR, root: str = "runs/demo") -> 
 
     No pretrained checkpoint is reachable offline, so the demo trains the whole
     stream (causal 2plus1d) A0 from random weights at 64x64, which a 2-core CPU
-    does in minutes and which learns the demo's motions (BatchNorm averages that
-    follow a short run, four random windows per video, a cosine-decayed rate). See
-    the README for the real UCF101 + Model Garden configuration.
+    does in minutes and which learns the demo's motions (with BatchNorm averages
+    that follow a short run). See the README for the real UCF101 + Model Garden
+    configuration.
     """
     return {
         "name": "video-action-demo",
@@ -312,9 +312,7 @@ def demo_config_dict(data_dir: str = DEMO_DATA_DIR, root: str = "runs/demo") -> 
             "resolution": 64,
             "epochs": 25,
             "learning_rate": 0.001,
-            "lr_schedule": "cosine",
             "bn_momentum": 0.9,
-            "train_views": 4,
         },
         "evaluation": {"min_accuracy": 0.5},
     }

@@ -42,7 +42,7 @@ class DemoSpec:
 
     num_classes: int = 6
     groups_per_class: int = 6
-    clips_per_group: int = 3
+    clips_per_group: int = 6
     seconds: float = 2.0
     seed: int = 0
 

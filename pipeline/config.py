@@ -65,7 +65,7 @@ class KubeflowConfig:
     """
 
     image: str = "video-action-pipeline:latest"
-    gpu_type: str = "NVIDIA_TESLA_T4"
+    gpu_type: str = "nvidia.com/gpu"
     gpu_count: int = 1
     trainer_cpu: str = "8"
     trainer_memory: str = "32G"

@@ -1,7 +1,8 @@
 """create_pipeline: the one pipeline definition every runner uses.
 
     VideoIngest -> StatisticsGen -> SchemaGen -> ExampleValidator
-                -> Trainer (trainer.run.run_fn)
+                -> Trainer (trainer.run.run_fn; warm-started from the resolver's
+                   model when trainer.warm_start)
     Resolver (latest blessed model) -> Evaluator (TFMA) -> ModelReport, Pusher
 
 It builds the DAG and nothing else: paths, Beam arguments and metadata come from
@@ -44,17 +45,20 @@ def create_components(config: PipelineConfig, span=None) -> list:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    trainer = tfx.components.Trainer(
-        run_fn="trainer.run.run_fn",
-        examples=ingest.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        custom_config={"trainer": json.loads(config.trainer.to_json())},
-    )
     resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(RESOLVER_ID)
+    trainer = tfx.components.Trainer(
+        run_fn="trainer.run.run_fn",
+        examples=ingest.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        custom_config={"trainer": json.loads(config.trainer.to_json())},
+        # Only when asked: a base model in the inputs changes the Trainer's cache key
+        # each time a new model is blessed.
+        base_model=resolver.outputs["model"] if config.trainer.warm_start else None,
+    )
     evaluator = tfx.components.Evaluator(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
@@ -79,8 +83,8 @@ def create_components(config: PipelineConfig, span=None) -> list:
         statistics_gen,
         schema_gen,
         example_validator,
-        trainer,
         resolver,
+        trainer,
         evaluator,
         report,
         pusher,

@@ -190,3 +190,39 @@ def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, t
     assert set(saved_backbone) <= set(exported)
     for name, want in saved_backbone.items():
         np.testing.assert_array_equal(exported[name], want, err_msg=name)
+
+
+def test_warm_start_begins_from_the_base_models_weights(
+    stream_model, examples_dir, tmp_path_factory
+):
+    base_args, base = stream_model
+    # A rate too small to move the weights: the new model is the base model.
+    _, warm = train(
+        examples_dir,
+        tmp_path_factory,
+        base_model=base_args.serving_model_dir,
+        variant="stream",
+        warm_start=True,
+        learning_rate=1e-12,
+        epochs=1,
+        seed=7,  # another head initialisation: only the warm start makes them equal
+    )
+    clip = tf.random.uniform([2, 4, RES, RES, 3], seed=5)
+    expected = base.signatures["frames"](frames=clip)["probabilities"].numpy()
+    got = warm.signatures["frames"](frames=clip)["probabilities"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    with open(os.path.join(base_args.model_run_dir, run.SUMMARY_FILE)) as f:
+        assert json.load(f)["warm_start"] == ""
+
+
+def test_warm_start_refuses_a_model_of_other_classes(stream_model, tmp_path):
+    from trainer import architecture
+    from trainer.model import VideoClassifier, build_head, feature_dim
+
+    base_args, _ = stream_model
+    arch = architecture.arch_for("a0", "stream")
+    backbone = architecture.build_backbone(arch)
+    head = build_head(arch, feature_dim(backbone), backbone.head_filters, 3, 0.0, 0)
+    classifier = VideoClassifier(backbone, head, arch)
+    with pytest.raises(ValueError, match="trained on classes .*SlideLeft.* these examples have"):
+        run.warm_start(classifier, ["A", "B", "C"], base_args.serving_model_dir)

@@ -43,7 +43,7 @@ def eval_records(examples_dir, n=3):
     return [r.numpy() for r in tf.data.TFRecordDataset(files).take(n)]
 
 
-def train(examples_dir, tmp_path_factory, **overrides):
+def train(examples_dir, tmp_path_factory, base_model=None, **overrides):
     """Runs the Trainer's run_fn on the examples; returns (fn_args, loaded SavedModel)."""
     config = TrainerConfig(
         **{
@@ -64,6 +64,7 @@ def train(examples_dir, tmp_path_factory, **overrides):
         eval_files=patterns(examples_dir, "eval"),
         serving_model_dir=str(root / "serving"),
         model_run_dir=str(root / "run"),
+        base_model=base_model,
     )
     run.run_fn(fn_args)
     return fn_args, tf.saved_model.load(fn_args.serving_model_dir)

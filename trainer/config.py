@@ -38,6 +38,9 @@ class TrainerConfig:
       fast_3d: run the base model's depthwise 3D convolutions as sums of 2D ones.
       mixed_precision: float16 compute on GPU.
       top_k: labels returned by the serving signatures.
+      warm_start: start from the weights of the latest blessed model (the TFX
+        Trainer's `base_model`) when there is one; it must have the same
+        architecture and classes.
       bn_momentum: momentum of the BatchNorm moving averages while training (Model
         Garden's 0.99 suits long runs; a short run from random weights needs a
         lower one, or the averages the eval uses still hold their initial values).
@@ -65,6 +68,7 @@ class TrainerConfig:
     mixed_precision: bool = False
     top_k: int = 5
     bn_momentum: float = 0.99
+    warm_start: bool = False
     checkpoint_cache_dir: str = DEFAULT_CACHE
 
     def __post_init__(self):

@@ -37,6 +37,7 @@ def run_fn(fn_args) -> None:
         labels,
         fn_args.serving_model_dir,
         fn_args.model_run_dir,
+        base_model=getattr(fn_args, "base_model", None) if config.warm_start else None,
     )
 
 
@@ -68,8 +69,12 @@ def train_and_export(
     labels: list[str],
     serving_model_dir: str,
     model_run_dir: str,
+    base_model: str | None = None,
 ) -> dict:
-    """Builds, fine-tunes and exports the classifier; returns the training summary."""
+    """Builds, fine-tunes and exports the classifier; returns the training summary.
+
+    `base_model`: an exported model to start from (warm start), or None.
+    """
     start = time.monotonic()
     arch = architecture.arch_for(config.model_id, config.variant)
     if config.mixed_precision and tf.config.list_logical_devices("GPU"):
@@ -86,6 +91,8 @@ def train_and_export(
             config.seed,
         )
         classifier = VideoClassifier(backbone, head, arch)
+        if base_model:
+            warm_start(classifier, labels, base_model)
     window = dict(window=config.num_frames, resolution=config.resolution, seed=config.seed)
     train_ds = video_input.clips_dataset(
         train_files, views=config.train_views, training=True, **window
@@ -124,6 +131,7 @@ def train_and_export(
         seconds=time.monotonic() - start,
         variant=arch.variant,
         checkpoint=config.checkpoint or "random_init",
+        warm_start=base_model or "",
     )
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, SUMMARY_FILE), "w") as f:
@@ -134,6 +142,30 @@ def train_and_export(
         summary["eval_multi_clip_accuracy"],
     )
     return summary
+
+
+def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:
+    """Copies an exported model's weights into `classifier` (same architecture, classes)."""
+    exported = tf.saved_model.load(base_model)
+    if not hasattr(exported, "model_variables"):
+        raise ValueError(f"warm_start: {base_model} is not a model this trainer exported")
+    base_labels = [label.decode() for label in exported.signatures["labels"]()["labels"].numpy()]
+    if base_labels != list(labels):
+        raise ValueError(
+            f"warm_start: the model in {base_model} was trained on classes {base_labels}, "
+            f"these examples have {list(labels)}; set trainer.warm_start: false to train anew"
+        )
+    source, target = list(exported.model_variables), classifier.variables
+    shapes = [tuple(v.shape) for v in source], [tuple(v.shape) for v in target]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"warm_start: the model in {base_model} has another architecture "
+            f"({len(source)} variables vs {len(target)}, or other shapes); train with the "
+            "same model_id and variant, or set warm_start: false"
+        )
+    for variable, value in zip(target, source, strict=True):
+        variable.assign(value)
+    logging.info("warm start from %s (%d variables)", base_model, len(source))
 
 
 def _train_end_to_end(

@@ -1,0 +1,78 @@
+"""create_pipeline's DAG: components, wiring and what flows from the config (no run)."""
+
+import json
+
+import pytest
+
+from pipeline import evaluation
+from pipeline.config import load_config
+from pipeline.pipeline import RESOLVER_ID, create_pipeline, planned_class_count
+
+ORDER = [
+    "VideoIngest",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    RESOLVER_ID,
+    "Trainer",
+    "Evaluator",
+    "ModelReport",
+    "Pusher",
+]
+
+
+def components(*overrides):
+    pipeline = create_pipeline(load_config(None, list(overrides)))
+    return pipeline, {c.id: c for c in pipeline.components}
+
+
+def test_components_and_their_inputs():
+    pipeline, by_id = components("evaluation.min_accuracy=0.7")
+    assert sorted(c.id for c in pipeline.components) == sorted(ORDER)
+    trainer = by_id["Trainer"]
+    assert trainer.exec_properties["run_fn"] == "trainer.run.run_fn"
+    custom = json.loads(trainer.exec_properties["custom_config"])
+    assert custom["trainer"]["random_init"] is True
+    assert "base_model" not in trainer.inputs  # no warm start unless asked
+    evaluator = by_id["Evaluator"]
+    assert evaluator.inputs["baseline_model"].producer_component_id == RESOLVER_ID
+    assert by_id["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
+    assert by_id["ModelReport"].inputs["evaluation"].producer_component_id == "Evaluator"
+    assert '"lower_bound": 0.7' in evaluator.exec_properties["eval_config"]
+
+
+def test_warm_start_takes_the_latest_blessed_model():
+    _, by_id = components("trainer.warm_start=true")
+    assert by_id["Trainer"].inputs["base_model"].producer_component_id == RESOLVER_ID
+
+
+def test_cache_and_paths_come_from_the_config(tmp_path):
+    pipeline, _ = components(f"pipeline_root={tmp_path}", "enable_cache=false")
+    assert pipeline.pipeline_info.pipeline_root == str(tmp_path)
+    assert not pipeline.enable_cache
+
+
+@pytest.mark.parametrize("classes, expected", [(0, None), (4, 4), (["SlideLeft", "Grow"], 2)])
+def test_class_count_known_before_the_ingest(classes, expected):
+    config = load_config(None, [f"ingest.selection.classes={json.dumps(classes)}"])
+    assert planned_class_count(config) == expected
+
+
+def test_eval_config_metrics_and_thresholds():
+    config = load_config(None, ["evaluation.min_accuracy=0.6", "evaluation.max_regression=0.02"])
+    tfma_config = evaluation.eval_config(config.evaluation, 6)
+    multi, single, per_class = tfma_config.metrics_specs
+    assert list(multi.output_names) == [evaluation.MULTI_CLIP]
+    names = [m.class_name for m in multi.metrics]
+    assert names[0] == "SparseCategoricalAccuracy" and "MultiClassConfusionMatrixPlot" in names
+    assert "SparseTopKCategoricalAccuracy" in names
+    threshold = multi.metrics[0].threshold
+    assert threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
+    assert threshold.change_threshold.absolute.value == pytest.approx(-0.02, abs=1e-6)
+    assert list(single.output_names) == [evaluation.SINGLE_CLIP]
+    assert list(per_class.binarize.class_ids.values) == list(range(6))
+    assert per_class.aggregate.macro_average
+    # Fewer classes than k: no top-k metric; unknown count: top-k, no per-class spec.
+    few = evaluation.eval_config(config.evaluation, 3).metrics_specs[0]
+    assert "SparseTopKCategoricalAccuracy" not in [m.class_name for m in few.metrics]
+    assert len(evaluation.eval_config(config.evaluation, None).metrics_specs) == 2

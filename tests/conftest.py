@@ -37,4 +37,6 @@ def stream_model(examples_dir, tmp_path_factory):
 
 
 # Two LocalDagRunner runs over two spans, shared by test_retraining and test_history.
+# KFP fixtures (fake API server, package, isolation), shared by the kubeflow tests.
+from tests.kfp_fixtures import kfp_isolated, package, server  # noqa: E402, F401
 from tests.retraining_runs import two_span_runs  # noqa: E402, F401

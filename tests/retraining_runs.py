@@ -13,6 +13,7 @@ import pytest
 
 from pipeline import local_runner
 from pipeline.config import PipelineConfig
+from tests.tiny_pipeline import tiny_config_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,32 +30,10 @@ def add_span(spans_dir: str, folder: str, videos_zip: str) -> str:
 
 
 def span_config(tiny_demo, root: str, spans_dir: str) -> PipelineConfig:
-    return PipelineConfig.from_dict(
-        {
-            "name": "tiny-retraining",
-            "pipeline_root": os.path.join(root, "pipeline"),
-            "serving_dir": os.path.join(root, "serving"),
-            "workers": 1,
-            "span": "latest",
-            "ingest": {
-                "source": os.path.join(spans_dir, "span-{SPAN}", "UCF101_videos.zip"),
-                "split_lists": tiny_demo.lists_zip,
-                "selection": {"split": 1},
-                "frames": {"num_frames": 8, "height": 32, "width": 32},
-            },
-            "trainer": {
-                "variant": "stream",
-                "random_init": True,
-                "trainable_blocks": -1,
-                "num_frames": 4,
-                "resolution": 32,
-                "epochs": 1,
-                "batch_size": 4,
-                "eval_views": 2,
-            },
-            "evaluation": {"min_accuracy": 0.0},
-        }
-    )
+    data = tiny_config_dict(tiny_demo, root, "tiny-retraining")
+    data["span"] = "latest"
+    data["ingest"]["source"] = os.path.join(spans_dir, "span-{SPAN}", "UCF101_videos.zip")
+    return PipelineConfig.from_dict(data)
 
 
 @pytest.fixture(scope="session")

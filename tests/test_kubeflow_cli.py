@@ -8,29 +8,11 @@ import pytest
 
 from kubeflow.cli import main
 from tests.http_server import closed_port_url
-from tests.kfp_package import write_package
-from tests.kfp_server import isolate_kfp_client, serve_kfp
+from tests.kfp_fixtures import API, TOKEN
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "cli-token-0123456789"
-API = "/apis/v2beta1"
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    isolate_kfp_client(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def server():
-    with serve_kfp() as kfp_server:
-        kfp_server.require_token(TOKEN)
-        yield kfp_server
-
-
-@pytest.fixture
-def package(tmp_path):
-    return write_package(tmp_path)
+pytestmark = pytest.mark.usefixtures("kfp_isolated")
 
 
 def test_submit_uploads_and_runs_with_typed_params(server, package, capsys, monkeypatch):

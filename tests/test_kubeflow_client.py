@@ -9,28 +9,11 @@ from kubeflow import client as kfp_client
 from kubeflow import schedule
 from kubeflow.errors import KubeflowError
 from tests.http_server import closed_port_url
-from tests.kfp_package import write_package, write_pipeline_job_json
-from tests.kfp_server import isolate_kfp_client, serve_kfp, use_kube_config
+from tests.kfp_fixtures import API, TOKEN
+from tests.kfp_package import write_pipeline_job_json
+from tests.kfp_server import serve_kfp, use_kube_config
 
-TOKEN = "s3cret-token-value"
-API = "/apis/v2beta1"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    isolate_kfp_client(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def server():
-    with serve_kfp() as kfp_server:
-        kfp_server.require_token(TOKEN)
-        yield kfp_server
-
-
-@pytest.fixture
-def package(tmp_path):
-    return write_package(tmp_path)
+pytestmark = pytest.mark.usefixtures("kfp_isolated")
 
 
 @pytest.fixture

@@ -20,36 +20,11 @@ import yaml
 
 from pipeline import local_runner
 from pipeline.config import load_config
+from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM = ["VideoIngest", "StatisticsGen", "SchemaGen", "ExampleValidator"]
-
-
-def tiny_config(tiny_demo, root) -> dict:
-    return {
-        "name": "tiny-pipeline",
-        "pipeline_root": os.path.join(root, "pipeline"),
-        "serving_dir": os.path.join(root, "serving"),
-        "workers": 1,
-        "ingest": {
-            "source": tiny_demo.videos_zip,
-            "split_lists": tiny_demo.lists_zip,
-            "selection": {"split": 1},
-            "frames": {"num_frames": 8, "height": 32, "width": 32},
-        },
-        "trainer": {
-            "variant": "stream",
-            "random_init": True,
-            "trainable_blocks": -1,
-            "num_frames": 4,
-            "resolution": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "eval_views": 2,
-        },
-        "evaluation": {"min_accuracy": 0.0},
-    }
 
 
 def run_until_trainer_starts(config_path: str, root: str, timeout: float = 600) -> None:
@@ -78,7 +53,7 @@ def run_until_trainer_starts(config_path: str, root: str, timeout: float = 600) 
 @pytest.fixture(scope="module")
 def runs(tiny_demo, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("pipeline_runs"))
-    data = tiny_config(tiny_demo, root)
+    data = tiny_config_dict(tiny_demo, root, "tiny-pipeline")
     config_path = os.path.join(root, "config.yaml")
     with open(config_path, "w") as f:
         yaml.safe_dump(data, f)

@@ -119,3 +119,31 @@ def test_heatmap_and_curves_are_pngs():
         == b"\x89PNG"
     )
     assert figures.training_curves({}) is None
+
+
+def failure(is_diff: bool, value: float):
+    from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_result_pb2
+
+    from pipeline.config import EvalConfig
+    from pipeline.evaluation import eval_config
+
+    threshold = eval_config(EvalConfig(min_accuracy=0.5, max_regression=0.01), 6)
+    threshold = threshold.metrics_specs[0].metrics[0].threshold
+    result = validation_result_pb2.ValidationFailure(
+        metric_key=metrics_for_slice_pb2.MetricKey(
+            name="sparse_categorical_accuracy", output_name="probabilities", is_diff=is_diff
+        ),
+        metric_threshold=threshold,
+    )
+    result.metric_value.double_value.value = value
+    return result
+
+
+def test_failures_say_which_bar_and_by_how_much():
+    below = results.describe_failure(failure(False, 0.25))
+    assert below == "probabilities/sparse_categorical_accuracy: 0.2500 is below the bar 0.5000"
+    worse = results.describe_failure(failure(True, -0.2083))
+    assert worse == (
+        "probabilities/sparse_categorical_accuracy/diff: -0.2083 against the latest blessed "
+        "model (a drop of at most 0.0100 is allowed)"
+    )

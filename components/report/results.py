@@ -134,12 +134,13 @@ def describe_failure(failure) -> str:
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
         change = threshold.change_threshold
-        bound = change.absolute.value if change.HasField("absolute") else None
+        if not change.HasField("absolute"):
+            return f"{name}: {failure.message}"
+        # The bound is -(max_regression + 1e-9): ties pass; show the drop allowed.
+        allowed = max(0.0, -change.absolute.value - 1e-9)
         return (
-            f"{name}: change against the latest blessed model {value:+.4f} "
-            f"(allowed down to {bound:+.4f})"
-            if bound is not None
-            else f"{name}: {failure.message}"
+            f"{name}: {value:+.4f} against the latest blessed model "
+            f"(a drop of at most {allowed:.4f} is allowed)"
         )
     bound = threshold.value_threshold
     if bound.HasField("lower_bound"):

@@ -91,35 +91,44 @@ def time_steps(step, init_states, frames, output_key: str, warmup: int = 5) -> l
 
 
 def latency(garden_dir: str, ours_dir: str, steps: int) -> dict:
+    """Per-frame latency of each model, each timed in a fresh process of its own (a
+    model loaded beside the other, or after the exports, runs measurably slower)."""
+    import numpy as np
+
+    runs = {
+        "model_garden_call_xla": (garden_dir, "call", "logits"),
+        "ours_stream_step": (ours_dir, "stream_step", "probabilities"),
+    }
+    times = {}
+    for name, (model_dir, signature, output) in runs.items():
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.stream", "--latency-child", model_dir, signature]
+            + [output, str(steps)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        times[name] = json.loads(out.strip().splitlines()[-1])
+    return {
+        "ms_per_frame": {k: 1000 * statistics.median(v) for k, v in times.items()},
+        "ms_per_frame_p90": {k: 1000 * float(np.percentile(v, 90)) for k, v in times.items()},
+        "steps_timed": len(times["ours_stream_step"]),
+    }
+
+
+def _latency_child(model_dir: str, signature: str, output: str, steps: str) -> None:
+    """Prints the seconds per step of `signature` over `steps` random frames (JSON)."""
     import numpy as np
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     frames = [
-        tf.constant(rng.uniform(size=(1, 1, SIZE, SIZE, 3)).astype("float32")) for _ in range(steps)
+        tf.constant(rng.uniform(size=(1, 1, SIZE, SIZE, 3)).astype("float32"))
+        for _ in range(int(steps))
     ]
-    garden = tf.saved_model.load(garden_dir)
-    ours = tf.saved_model.load(ours_dir)
-    per_frame = {}
-    start = time.perf_counter()
-    garden_times = time_steps(
-        garden.signatures["call"], garden.signatures["init_states"], frames, "logits"
-    )
-    per_frame["model_garden_call_xla"] = statistics.median(garden_times)
-    first = time.perf_counter() - start - sum(garden_times)
-    ours_times = time_steps(
-        ours.signatures["stream_step"], ours.signatures["init_states"], frames, "probabilities"
-    )
-    per_frame["ours_stream_step"] = statistics.median(ours_times)
-    return {
-        "ms_per_frame": {k: v * 1000 for k, v in per_frame.items()},
-        "ms_per_frame_p90": {
-            "model_garden_call_xla": 1000 * float(np.percentile(garden_times, 90)),
-            "ours_stream_step": 1000 * float(np.percentile(ours_times, 90)),
-        },
-        "model_garden_warmup_s": first,
-        "steps_timed": len(ours_times),
-    }
+    model = tf.saved_model.load(model_dir)
+    step, init = model.signatures[signature], model.signatures["init_states"]
+    print(json.dumps(time_steps(step, init, frames, output)))
 
 
 def write_long_video(path: str, num_frames: int) -> str:
@@ -179,9 +188,13 @@ def main() -> None:
     parser.add_argument("--lengths", default="50,200,800", help="video lengths (frames at 5 fps)")
     parser.add_argument("--out", default="bench_out/stream.json")
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "VIDEO"), help=argparse.SUPPRESS)
+    parser.add_argument("--latency-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         _rss_child(*args.rss_child)
+        return
+    if args.latency_child:
+        _latency_child(*args.latency_child)
         return
 
     import tensorflow as tf

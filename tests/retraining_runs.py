@@ -13,6 +13,7 @@ import pytest
 
 from pipeline import local_runner
 from pipeline.config import PipelineConfig
+from pipeline.history import RunRecord
 from tests.tiny_pipeline import tiny_config_dict
 
 
@@ -20,8 +21,8 @@ from tests.tiny_pipeline import tiny_config_dict
 class TwoSpanRuns:
     config: PipelineConfig
     spans_dir: str
-    first: local_runner.RunSummary
-    second: local_runner.RunSummary
+    first: RunRecord
+    second: RunRecord
 
 
 def add_span(spans_dir: str, folder: str, videos_zip: str) -> str:

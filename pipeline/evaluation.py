@@ -17,7 +17,6 @@ from pipeline.config import EvalConfig
 MULTI_CLIP = "probabilities"
 SINGLE_CLIP = "single_clip_probabilities"
 ACCURACY = "sparse_categorical_accuracy"
-CONFUSION = "multi_class_confusion_matrix_plot"
 
 
 def top_k_name(k: int) -> str:

@@ -14,20 +14,22 @@ from tfx.types import artifact_utils
 
 from components.report import figures, results
 from components.report.render import render_report
+from pipeline import evaluation
 from trainer.run import SUMMARY_FILE
 
 REPORT_FILE = "report.html"
 HEATMAP_FILE = "confusion_matrix.png"
 METRICS_FILE = "metrics.json"
-MULTI_CLIP = "probabilities/sparse_categorical_accuracy"
-SINGLE_CLIP = "single_clip_probabilities/sparse_categorical_accuracy"
 
 
 def headline_keys(top_k: int, num_classes: int) -> dict[str, str]:
-    """Report titles -> metric names (TFMA's `output/metric`)."""
-    keys = {"accuracy (multi-clip)": MULTI_CLIP, "accuracy (single-clip)": SINGLE_CLIP}
+    """Report titles -> metric names (TFMA's `output/metric`, as pipeline.evaluation asks)."""
+    keys = {
+        "accuracy (multi-clip)": f"{evaluation.MULTI_CLIP}/{evaluation.ACCURACY}",
+        "accuracy (single-clip)": f"{evaluation.SINGLE_CLIP}/{evaluation.ACCURACY}",
+    }
     if num_classes >= top_k:
-        keys[f"top-{top_k} accuracy"] = f"probabilities/top_{top_k}_accuracy"
+        keys[f"top-{top_k} accuracy"] = f"{evaluation.MULTI_CLIP}/{evaluation.top_k_name(top_k)}"
     keys["mean class accuracy"] = "mean_class_accuracy"
     return keys
 

@@ -209,13 +209,13 @@ def _print_schedules(schedules) -> None:
 
 
 def _run_compile(args) -> int:
-    try:
-        from kubeflow.compile import compile_pipeline
-    except ModuleNotFoundError as e:
-        if e.name != "kubeflow.compile":
-            raise
-        raise _UsageError("compile is not available in this checkout (kubeflow/compile.py)") from e
-    path = compile_pipeline(args.config, args.output)
+    from kubeflow.compile import compile_config, storage_warnings
+    from pipeline.config import load_config
+
+    config = load_config(args.config)
+    for warning in storage_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    path = compile_config(config, args.output)
     print(f"wrote {path or args.output}")
     return 0
 

@@ -25,7 +25,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 from pipeline.config import ConfigError, KubeflowConfig, PipelineConfig, load_config
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import ALWAYS_RUN, create_pipeline
 
 SPAN_PARAMETER = "span"
 INGEST_TASK = "VideoIngest"
@@ -58,6 +58,30 @@ def compile_pipeline(config_path: str | None, output: str, overrides: list[str] 
     """
     config = load_config(config_path, overrides)
     return compile_config(config, output)
+
+
+# Storage every step's pod reads and writes itself: TFX executors open their
+# artifact URIs with tf.io.gfile (tfx/orchestration/kubeflow/v2/container/
+# kubeflow_v2_run_executor.py passes the ExecutorInput's `uri` straight through),
+# which knows gs:// and hdfs:// but not KFP's default minio:// root.
+SHARED_STORAGE = ("gs://", "hdfs://")
+
+
+def storage_warnings(config: PipelineConfig) -> list[str]:
+    """Why the config's paths may not work on a cluster ([] when they are shared storage).
+
+    Each Kubeflow step runs in a pod of its own: a local path is seen by one step
+    only, and a path under KFP's minio:// root is not one TFX's steps can open.
+    """
+    warnings = []
+    for field in ("pipeline_root", "serving_dir"):
+        path = getattr(config, field)
+        if not path.startswith(SHARED_STORAGE):
+            warnings.append(
+                f"{field} {path!r} is not shared storage: each Kubeflow step runs in its own "
+                f"pod and opens artifact paths with tf.io.gfile; use gs://bucket/..."
+            )
+    return warnings
 
 
 def compile_config(config: PipelineConfig, output: str) -> str:
@@ -97,7 +121,8 @@ def finish_spec(job: dict) -> dict:
     parameter defaults and pipeline root move into the spec: runs that set no
     --param still get the config's span, and artifacts go under pipeline_root. The
     ingest is never cached: its inputs stay the same from run to run while the
-    data behind a span ('latest') may not.
+    data behind a span ('latest') may not; nor are the ALWAYS_RUN steps
+    (ServedModel), which read the serving directory.
     """
     spec = json.loads(json.dumps(job["pipelineSpec"]))
     runtime = job.get("runtimeConfig", {})
@@ -109,7 +134,7 @@ def finish_spec(job: dict) -> dict:
     if runtime.get("gcsOutputDirectory"):
         spec["defaultPipelineRoot"] = runtime["gcsOutputDirectory"]
     for task in spec["root"]["dag"]["tasks"].values():
-        if task.get("componentRef", {}).get("name") == INGEST_TASK:
+        if task.get("taskInfo", {}).get("name") in (INGEST_TASK, *ALWAYS_RUN):
             task["cachingOptions"] = {"enableCache": False}
     return spec
 

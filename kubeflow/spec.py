@@ -144,8 +144,8 @@ def task_containers(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each root task's container spec (image, command, args, resources), by task name.
 
     Follows root.dag.tasks -> components -> deploymentSpec.executors, the way KFP
-    resolves a task to the container it runs; tasks without a container (a
-    resolver's importer or sub-DAG) are left out.
+    resolves a task to the container it runs; tasks without a container (an
+    importer or a sub-DAG) are left out.
     """
     executors = spec.get("deploymentSpec", {}).get("executors", {})
     components = spec.get("components", {})

@@ -158,9 +158,12 @@ def _print_run_summary(summary, elapsed: float) -> None:
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
     print(f"model:  {summary.model}")
+    print(f"judged against: {summary.baseline or 'nothing (no model served yet)'}")
     print(f"report: {summary.report}")
     if summary.pushed_to:
         print(f"pushed: {summary.pushed_to}")
+    elif summary.already_served:
+        print(f"not pushed: the same model is already served as {summary.already_served}")
     else:
         print("not pushed: the model was not blessed")
         for reason in summary.reasons:

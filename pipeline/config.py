@@ -33,7 +33,7 @@ class EvalConfig:
 
     Attributes:
       min_accuracy: absolute bar on eval accuracy (multi-clip) for a model to be blessed.
-      max_regression: how much accuracy may drop against the latest blessed model
+      max_regression: how much accuracy may drop against the served model
         (0 = must not be worse).
       top_k: top-k accuracy reported (only when there are at least k classes).
     """

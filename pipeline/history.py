@@ -3,8 +3,9 @@
 The one reader of the metadata store: `python -m pipeline history` lists every
 run with it, and the local runner summarises the run it just finished with it.
 Each run is a `pipeline_run` context; what it produced are the OUTPUT events of
-its executions (a cached execution re-publishes the artifacts it reused), so the
-Resolver's baseline model, an input, is never taken for the run's own model.
+its executions (a cached execution re-publishes the artifacts it reused), read
+per component: the run's model is the Trainer's, never ServedModel's copy of
+the served model it was judged against.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ class RunRecord:
       source: the data source the ingest read for that span.
       examples: the Examples artifact's folder.
       model: the trained model's folder ('' when training did not finish).
+      baseline: the served model it was judged against ('' when none was served).
       blessed: whether the Evaluator blessed it.
       reasons: why it was not blessed (failed thresholds).
       headline: the report's headline metrics.
       report: the report page ('' when no report was written).
       pushed_to: where the Pusher put the model ('' when not pushed).
+      already_served: the served version equal to this model, when the Pusher
+        did not push it again for that reason ('' otherwise).
       executions: component id -> 'COMPLETE', 'CACHED', 'FAILED', ...
     """
 
@@ -50,11 +54,13 @@ class RunRecord:
     source: str
     examples: str
     model: str
+    baseline: str
     blessed: bool
     reasons: list[str]
     headline: dict[str, float]
     report: str
     pushed_to: str
+    already_served: str
     executions: dict[str, str]
 
     def to_dict(self) -> dict:
@@ -101,14 +107,17 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
 
     state_names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
     executions = store.get_executions_by_context(run.id)
-    states = {}
+    states, node_of = {}, {}
     for execution in executions:
         nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
         name = nodes[0].removeprefix(pipeline + ".") if nodes else execution.type
         states[name] = state_names.get(execution.last_known_state, "UNKNOWN")
-    outputs = _output_artifacts(store, [e.id for e in executions])
-    examples, model = outputs.get("Examples"), outputs.get("Model")
-    report, pushed = outputs.get(HtmlReport.TYPE_NAME), outputs.get("PushedModel")
+        node_of[execution.id] = name
+    outputs = _output_artifacts(store, node_of)
+    examples = outputs.get(("VideoIngest", "Examples"))
+    model, served = outputs.get(("Trainer", "Model")), outputs.get(("ServedModel", "Model"))
+    report = outputs.get(("ModelReport", HtmlReport.TYPE_NAME))
+    pushed = outputs.get(("Pusher", "PushedModel"))
     return RunRecord(
         run_id=run.name,
         pipeline=pipeline,
@@ -119,27 +128,30 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
         source=_custom(examples, "source"),
         examples=examples.uri if examples else "",
         model=model.uri if model else "",
+        baseline=_custom(served, "served_from"),
         blessed=bool(_custom(report, "blessed", 0)),
         reasons=json.loads(_custom(report, "reasons") or "[]"),
         headline=json.loads(_custom(report, "headline") or "{}"),
         report=os.path.join(report.uri, REPORT_FILE) if report else "",
         pushed_to=_custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else "",
+        already_served=_custom(pushed, "already_served"),
         executions=states,
     )
 
 
-def _output_artifacts(store, execution_ids: list[int]) -> dict:
-    """Type name -> the newest artifact of that type the executions output."""
-    if not execution_ids:
+def _output_artifacts(store, node_of: dict[int, str]) -> dict:
+    """(component id, type name) -> the newest artifact of that type the component
+    output in these executions (execution id -> component id)."""
+    if not node_of:
         return {}
-    events = store.get_events_by_execution_ids(execution_ids)
-    ids = {e.artifact_id for e in events if e.type in _OUTPUT_EVENTS}
+    events = store.get_events_by_execution_ids(sorted(node_of))
+    producer = {e.artifact_id: node_of[e.execution_id] for e in events if e.type in _OUTPUT_EVENTS}
     types = {t.id: t.name for t in store.get_artifact_types()}
     newest = {}
-    for artifact in store.get_artifacts_by_id(sorted(ids)):
-        name = types.get(artifact.type_id, "")
-        if name not in newest or artifact.id > newest[name].id:
-            newest[name] = artifact
+    for artifact in store.get_artifacts_by_id(sorted(producer)):
+        key = (producer[artifact.id], types.get(artifact.type_id, ""))
+        if key not in newest or artifact.id > newest[key].id:
+            newest[key] = artifact
     return newest
 
 
@@ -147,7 +159,8 @@ def _custom(artifact, key: str, default=""):
     if artifact is None or key not in artifact.custom_properties:
         return default
     value = artifact.custom_properties[key]
-    return value.string_value or value.int_value
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else default
 
 
 def _pipeline_of(store, run_context) -> str | None:
@@ -171,13 +184,20 @@ def format_history(records: list[RunRecord]) -> str:
         if r.source:
             lines.append(f"  data:    {r.source}")
         lines.append(f"  model:   {r.model or '(not trained)'}")
+        if r.baseline:
+            lines.append(f"  judged against the served model {r.baseline}")
         for title, value in r.headline.items():
             lines.append(f"  {title + ':':<28} {value:.3f}")
         if r.blessed:
             lines.append("  blessed")
         elif r.report:
             lines.append("  not blessed: " + ("; ".join(r.reasons) or "no reason recorded"))
-        lines.append(f"  pushed:  {r.pushed_to}" if r.pushed_to else "  not pushed")
+        if r.pushed_to:
+            lines.append(f"  pushed:  {r.pushed_to}")
+        elif r.already_served:
+            lines.append(f"  not pushed: already served as {r.already_served}")
+        else:
+            lines.append("  not pushed")
         if failed:
             lines.append("  unfinished: " + ", ".join(f"{n} {r.executions[n]}" for n in failed))
         blocks.append("\n".join(lines))

@@ -2,7 +2,9 @@
 
 With caching on, a rerun reuses every component whose inputs and parameters did
 not change, so a run killed halfway (say during training) picks up where it
-stopped when started again.
+stopped when started again. ServedModel is the exception (it reads the serving
+directory, which changes between runs), so it and what consumes it (Evaluator,
+ModelReport, Pusher) run each time; the Kubeflow compiler does the same.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import os
 
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
 from pipeline.beam import local_beam_args
 from pipeline.config import PipelineConfig
 from pipeline.history import RunRecord, load_history
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import ALWAYS_RUN, create_pipeline
 
 
 def run_local(config: PipelineConfig) -> RunRecord:
@@ -22,8 +26,17 @@ def run_local(config: PipelineConfig) -> RunRecord:
     os.makedirs(config.pipeline_root, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
     pipeline = create_pipeline(config, local_beam_args(config.beam_args, config.workers), metadata)
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
     return summarize_latest_run(config.metadata_db, config.name)
+
+
+def compile_local(pipeline) -> pipeline_pb2.Pipeline:
+    """The pipeline's IR, with caching off for the ALWAYS_RUN nodes."""
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in ALWAYS_RUN:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
 
 
 def summarize_latest_run(metadata_db: str, pipeline_name: str) -> RunRecord:

@@ -1,12 +1,15 @@
 """create_pipeline: the one pipeline definition every runner uses.
 
     VideoIngest -> StatisticsGen -> SchemaGen -> ExampleValidator
-                -> Trainer (trainer.run.run_fn; warm-started from the resolver's
+                -> Trainer (trainer.run.run_fn; warm-started from the served
                    model when trainer.warm_start)
-    Resolver (latest blessed model) -> Evaluator (TFMA) -> ModelReport, Pusher
+    ServedModel (the model in serving_dir now) -> Evaluator (TFMA, baseline)
+                -> ModelReport, Pusher (never pushes the served model again)
 
 It builds the DAG and nothing else: paths, Beam arguments and metadata come from
-the config and the runner, so the local runner and Kubeflow share it.
+the config and the runner, so the local runner and Kubeflow share it. Every node
+is a plain container step on Kubeflow (no resolver node: open-source KFP cannot
+run one, see components/served_model/component.py).
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ import json
 
 from tfx import v1 as tfx
 
+from components.evaluator.component import Evaluator
 from components.ingest.component import VideoIngest
+from components.pusher.component import Pusher
 from components.report.component import ModelReport
+from components.served_model.component import ServedModel
 from pipeline import evaluation
 from pipeline.config import PipelineConfig
 
-RESOLVER_ID = "latest_blessed_model_resolver"
+SERVED_MODEL_ID = "ServedModel"
+# Components every runner must execute on each run, caching or not: what they
+# read (the serving directory) changes between runs while their inputs do not.
+ALWAYS_RUN = (SERVED_MODEL_ID,)
 
 
 def planned_class_count(config: PipelineConfig) -> int | None:
@@ -45,24 +54,20 @@ def create_components(config: PipelineConfig, span=None) -> list:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(RESOLVER_ID)
+    served = ServedModel(serving_dir=config.serving_dir).with_id(SERVED_MODEL_ID)
     trainer = tfx.components.Trainer(
         run_fn="trainer.run.run_fn",
         examples=ingest.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         custom_config={"trainer": json.loads(config.trainer.to_json())},
         # Only when asked: a base model in the inputs changes the Trainer's cache key
-        # each time a new model is blessed.
-        base_model=resolver.outputs["model"] if config.trainer.warm_start else None,
+        # on every run (ServedModel always runs).
+        base_model=served.outputs["model"] if config.trainer.warm_start else None,
     )
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"],
+        baseline_model=served.outputs["model"],
         eval_config=evaluation.eval_config(config.evaluation, planned_class_count(config)),
     )
     report = ModelReport(
@@ -71,7 +76,7 @@ def create_components(config: PipelineConfig, span=None) -> list:
         model_run=trainer.outputs["model_run"],
         top_k=config.evaluation.top_k,
     )
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
@@ -83,7 +88,7 @@ def create_components(config: PipelineConfig, span=None) -> list:
         statistics_gen,
         schema_gen,
         example_validator,
-        resolver,
+        served,
         trainer,
         evaluator,
         report,

@@ -23,6 +23,7 @@ COMPONENTS = (
     "StatisticsGen",
     "SchemaGen",
     "ExampleValidator",
+    "ServedModel",
     "Trainer",
     "Evaluator",
     "ModelReport",
@@ -61,10 +62,25 @@ def test_kfp_sdk_loads_the_package(package):
 
 def test_every_component_is_a_task(package):
     tasks = package[1]["root"]["dag"]["tasks"]
-    for name in COMPONENTS:
-        assert name in tasks, name
-    assert any(name.startswith("latest_blessed_model_resolver") for name in tasks)
+    assert set(tasks) == set(COMPONENTS)
     assert set(task_containers(package[1])) == set(COMPONENTS)
+
+
+def test_no_resolver_and_the_baseline_comes_from_the_served_model(package):
+    spec = package[1]
+    kinds = {kind for e in spec["deploymentSpec"]["executors"].values() for kind in e}
+    assert kinds == {"container"}  # open-source KFP runs container and importer only
+    tasks = spec["root"]["dag"]["tasks"]
+    baseline = tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"]
+    assert baseline == {
+        "taskOutputArtifact": {"outputArtifactKey": "model", "producerTask": "ServedModel"}
+    }
+    served = tasks["ServedModel"]
+    # It reads the serving directory, which changes between runs: never cached.
+    assert served["cachingOptions"] == {"enableCache": False}
+    assert served["inputs"]["parameters"]["serving_dir"]["runtimeValue"]["constant"] == (
+        "gs://my-bucket/video-action/serving"
+    )
 
 
 def test_image_on_every_executor_and_gpu_on_the_trainer_only(package):
@@ -141,3 +157,34 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert cli.main(["compile", "--config", str(bad), "--output", str(tmp_path / "p.yaml")]) == 2
     assert "needs a {SPAN} placeholder" in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_paths_that_are_not_shared_storage_are_warned_about(tmp_path, capsys):
+    from kubeflow.compile import storage_warnings
+
+    shared = load_config(None, ["pipeline_root=gs://b/root", "serving_dir=gs://b/serving"])
+    assert storage_warnings(shared) == []
+    local = load_config(None, ["pipeline_root=/data/root", "serving_dir=gs://b/serving"])
+    (warning,) = storage_warnings(local)
+    assert "pipeline_root '/data/root' is not shared storage" in warning and "gs://" in warning
+    assert cli.main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 2 and "serving_dir" in err
+
+
+def test_custom_artifact_types_import_by_their_schema_title(package):
+    """TFX's step entry point imports a custom artifact's class by its schema title
+    (tfx/orchestration/kubeflow/v2/container/kubeflow_v2_entrypoint_utils.py,
+    `_retrieve_class_path`); first-party titles map through TITLE_TO_CLASS_PATH."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.utils import import_utils
+
+    titles = set()
+    for component in package[1]["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for artifact in component.get(side, {}).get("artifacts", {}).values():
+                titles.add(yaml.safe_load(artifact["artifactType"]["instanceSchema"])["title"])
+    custom = titles - set(compiler_utils.TITLE_TO_CLASS_PATH)
+    assert custom == {"video_action.HtmlReport"}
+    for title in custom:
+        assert import_utils.import_class_by_path(title).TYPE_NAME == title

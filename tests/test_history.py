@@ -45,6 +45,7 @@ def test_history_command_text(two_span_runs, capsys):
     assert "span 2" in out and "span 1" in out
     assert f"model:   {runs.first.model}" in out
     assert f"pushed:  {runs.first.pushed_to}" in out
+    assert f"judged against the served model {runs.first.pushed_to}" in out
     for title in runs.first.headline:
         assert title in out
 

@@ -4,7 +4,10 @@ One sequence, shared by the tests (each step costs minutes on 2 cores):
 1. `python -m pipeline run` in a subprocess, killed once the Trainer has started;
 2. the same config run again: finished components are reused from the cache, the
    rest runs, a model is blessed, pushed and reported;
-3. a second run with a deliberately worse model (near-untrained, against a bar it
+3. the same config once more: everything up to the Trainer comes from the cache,
+   ServedModel and what reads it run again, and the model, already served, is not
+   pushed a second time;
+4. a run with a deliberately worse model (near-untrained, against a bar it
    cannot reach): not blessed, not pushed, and the run says why.
 """
 
@@ -20,6 +23,7 @@ import yaml
 
 from pipeline import local_runner
 from pipeline.config import load_config
+from pipeline.pipeline import SERVED_MODEL_ID
 from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow
@@ -60,27 +64,41 @@ def runs(tiny_demo, tmp_path_factory):
     config = load_config(config_path)
     run_until_trainer_starts(config_path, config.pipeline_root)
     first = local_runner.run_local(config)
+    again = local_runner.run_local(config)
     worse = load_config(
         config_path,
         ["trainer.learning_rate=1e-9", "evaluation.min_accuracy=1.0"],
     )
     second = local_runner.run_local(worse)
-    return config, first, second
+    return config, first, second, again
 
 
 def test_resumed_run_reuses_what_finished_before_the_kill(runs):
-    _, first, _ = runs
+    first = runs[1]
     for name in UPSTREAM:
         assert first.executions[name] == "CACHED", first.executions
-    for name in ("Trainer", "Evaluator", "ModelReport", "Pusher"):
+    for name in (SERVED_MODEL_ID, "Trainer", "Evaluator", "ModelReport", "Pusher"):
         assert first.executions[name] == "COMPLETE", first.executions
+    assert first.baseline == ""  # nothing was served before this run
+
+
+def test_unchanged_rerun_does_not_push_the_served_model_again(runs):
+    config, first, _, again = runs
+    for name in (*UPSTREAM, "Trainer"):
+        assert again.executions[name] == "CACHED", again.executions
+    # The serving directory may have changed: ServedModel never comes from the cache.
+    assert again.executions[SERVED_MODEL_ID] == "COMPLETE", again.executions
+    assert again.model == first.model and again.baseline == first.pushed_to
+    assert again.blessed and not again.pushed_to
+    assert again.already_served == first.pushed_to
+    assert os.listdir(config.serving_dir) == [os.path.basename(first.pushed_to)]
 
 
 def test_every_component_ran_and_the_model_was_pushed(runs):
-    config, first, _ = runs
+    config, first = runs[:2]
     assert set(first.executions) >= set(UPSTREAM) | {
         "Trainer",
-        local_runner_resolver_id(),
+        SERVED_MODEL_ID,
         "Evaluator",
         "ModelReport",
         "Pusher",
@@ -91,14 +109,8 @@ def test_every_component_ran_and_the_model_was_pushed(runs):
     assert os.path.isfile(os.path.join(first.pushed_to, "assets.extra", "labels.txt"))
 
 
-def local_runner_resolver_id():
-    from pipeline.pipeline import RESOLVER_ID
-
-    return RESOLVER_ID
-
-
 def test_report_holds_the_metrics(runs):
-    _, first, _ = runs
+    first = runs[1]
     assert os.path.isfile(first.report)
     folder = os.path.dirname(first.report)
     with open(os.path.join(folder, "metrics.json")) as f:
@@ -125,7 +137,7 @@ def test_report_holds_the_metrics(runs):
 
 
 def test_worse_model_is_not_blessed_nor_pushed_and_the_run_says_why(runs):
-    config, first, second = runs
+    config, first, second, _ = runs
     assert second.executions["VideoIngest"] == "CACHED"
     assert second.executions["Trainer"] == "COMPLETE"
     assert second.model != first.model
@@ -135,4 +147,4 @@ def test_worse_model_is_not_blessed_nor_pushed_and_the_run_says_why(runs):
     assert len(versions) == 1 and first.pushed_to.endswith(versions[0])
     with open(second.report) as f:
         html = f.read()
-    assert "Not blessed" in html and "latest blessed (baseline)" in html
+    assert "Not blessed" in html and "served model (baseline)" in html

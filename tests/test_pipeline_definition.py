@@ -6,14 +6,14 @@ import pytest
 
 from pipeline import evaluation
 from pipeline.config import load_config
-from pipeline.pipeline import RESOLVER_ID, create_pipeline, planned_class_count
+from pipeline.pipeline import SERVED_MODEL_ID, create_pipeline, planned_class_count
 
 ORDER = [
     "VideoIngest",
     "StatisticsGen",
     "SchemaGen",
     "ExampleValidator",
-    RESOLVER_ID,
+    SERVED_MODEL_ID,
     "Trainer",
     "Evaluator",
     "ModelReport",
@@ -35,15 +35,16 @@ def test_components_and_their_inputs():
     assert custom["trainer"]["random_init"] is True
     assert "base_model" not in trainer.inputs  # no warm start unless asked
     evaluator = by_id["Evaluator"]
-    assert evaluator.inputs["baseline_model"].producer_component_id == RESOLVER_ID
+    assert evaluator.inputs["baseline_model"].producer_component_id == SERVED_MODEL_ID
+    assert by_id[SERVED_MODEL_ID].exec_properties["serving_dir"] == "runs/demo/serving_model"
     assert by_id["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
     assert by_id["ModelReport"].inputs["evaluation"].producer_component_id == "Evaluator"
     assert '"lower_bound": 0.7' in evaluator.exec_properties["eval_config"]
 
 
-def test_warm_start_takes_the_latest_blessed_model():
+def test_warm_start_takes_the_served_model():
     _, by_id = components("trainer.warm_start=true")
-    assert by_id["Trainer"].inputs["base_model"].producer_component_id == RESOLVER_ID
+    assert by_id["Trainer"].inputs["base_model"].producer_component_id == SERVED_MODEL_ID
 
 
 def test_cache_and_paths_come_from_the_config(tmp_path):

@@ -88,7 +88,7 @@ def test_report_compares_with_the_baseline_and_says_why_not_blessed():
     reason = "probabilities/sparse_categorical_accuracy: 0.7500 is below the bar 0.9000"
     html = page(evaluation(baseline=True, failures=[reason]), blessed=False)
     assert "Not blessed" in html and "is below the bar 0.9000" in html
-    assert "latest blessed (baseline)" in html
+    assert "served model (baseline)" in html
     assert "0.800" in html and "-0.050" in html
 
 
@@ -144,6 +144,6 @@ def test_failures_say_which_bar_and_by_how_much():
     assert below == "probabilities/sparse_categorical_accuracy: 0.2500 is below the bar 0.5000"
     worse = results.describe_failure(failure(True, -0.2083))
     assert worse == (
-        "probabilities/sparse_categorical_accuracy/diff: -0.2083 against the latest blessed "
-        "model (a drop of at most 0.0100 is allowed)"
+        "probabilities/sparse_categorical_accuracy/diff: -0.2083 against the served model "
+        "(a drop of at most 0.0100 is allowed)"
     )

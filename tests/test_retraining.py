@@ -1,16 +1,17 @@
 """Retraining over spans: two LocalDagRunner runs with span 'latest' (tests/retraining_runs.py).
 
 Each run ingests the newest span present when it starts; the second run's model
-is evaluated against the first's (the latest blessed model) and pushed only when
-it passes.
+is evaluated against the model served then (the first run's, pushed) and pushed
+only when it passes.
 """
 
 import os
 
 import pytest
 
+from components.served_model.versions import same_model
 from pipeline.history import open_store
-from pipeline.pipeline import RESOLVER_ID
+from pipeline.pipeline import SERVED_MODEL_ID
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,8 @@ def test_second_model_is_judged_against_the_first(two_span_runs):
     runs = two_span_runs
     store = open_store(runs.config.metadata_db)
     assert runs.second.model != runs.first.model
-    assert runs.second.executions[RESOLVER_ID] == "COMPLETE"
+    assert runs.second.executions[SERVED_MODEL_ID] == "COMPLETE"
+    assert runs.first.baseline == "" and runs.second.baseline == runs.first.pushed_to
     evaluator = store.get_context_by_type_and_name("node", f"{runs.config.name}.Evaluator")
     evaluations = sorted(store.get_executions_by_context(evaluator.id), key=lambda e: e.id)
     assert len(evaluations) == 2
@@ -49,8 +51,12 @@ def test_second_model_is_judged_against_the_first(two_span_runs):
         for event in store.get_events_by_execution_ids([evaluations[-1].id])
         if any(step.key == "baseline_model" for step in event.path.steps)
     }
-    baselines = store.get_artifacts_by_id(sorted(baseline_ids))
-    assert [a.uri for a in baselines] == [runs.first.model]
+    (baseline,) = store.get_artifacts_by_id(sorted(baseline_ids))
+    # ServedModel's copy of the version the first run pushed.
+    assert baseline.custom_properties["served_from"].string_value == runs.first.pushed_to
+    assert same_model(os.path.join(baseline.uri, "Format-Serving"), runs.first.pushed_to)
+    blessing = store.get_artifacts_by_type("ModelBlessing")[-1]
+    assert blessing.custom_properties["baseline_model_uri"].string_value == baseline.uri
     # Pushed exactly when it passed (no regression against the first model).
     assert bool(runs.second.pushed_to) == runs.second.blessed
     if not runs.second.blessed:

@@ -38,8 +38,9 @@ class TrainerConfig:
       fast_3d: run the base model's depthwise 3D convolutions as sums of 2D ones.
       mixed_precision: float16 compute on GPU.
       top_k: labels returned by the serving signatures.
-      warm_start: start from the weights of the latest blessed model (the TFX
-        Trainer's `base_model`) when there is one; it must have the same
+      warm_start: start from the weights of the model served now (the newest
+        version in the pipeline's serving_dir, which only blessed models reach;
+        the TFX Trainer's `base_model`) when there is one; it must have the same
         architecture and classes.
       bn_momentum: momentum of the BatchNorm moving averages while training (Model
         Garden's 0.99 suits long runs; a short run from random weights needs a

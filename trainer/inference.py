@@ -28,9 +28,10 @@ from absl import logging
 
 from components.ingest import records
 from components.ingest.video import FrameSpec, VideoDecodeError, decode_clip, encode_jpeg
+from components.served_model import versions
+from components.served_model.versions import is_saved_model
 from trainer.export import CONFIG_FILE, LABELS_FILE
 
-SAVED_MODEL_FILE = "saved_model.pb"
 STREAM_MODES = ("auto", "states", "window")
 OUTPUT_KEYS = ("probabilities", "top_k_probabilities", "top_k_indices", "top_k_labels")
 # The ingest's defaults (pipeline ingest --num-frames/--fps/--jpeg-quality).
@@ -95,10 +96,6 @@ class VideoPrediction:
         return [(labels[i], float(self.probabilities[i])) for i in order]
 
 
-def is_saved_model(path: str) -> bool:
-    return tf.io.gfile.exists(os.path.join(path, SAVED_MODEL_FILE))
-
-
 def resolve_model_dir(path: str) -> str:
     """The SavedModel directory `path` designates.
 
@@ -133,12 +130,8 @@ def resolve_model_dir(path: str) -> str:
 
 
 def _newest_version(base: str) -> str | None:
-    versions = [
-        (int(name), os.path.join(base, name))
-        for name in os.listdir(base)
-        if name.isdigit() and is_saved_model(os.path.join(base, name))
-    ]
-    return max(versions)[1] if versions else None
+    newest = versions.newest_version(base)
+    return newest[1] if newest else None
 
 
 def _newest_artifact(root: str, pattern: str) -> str | None:

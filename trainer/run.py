@@ -16,6 +16,7 @@ import tf_keras
 from absl import logging
 
 from components.ingest.transform import LABELS_FILE
+from components.served_model import versions
 from trainer import architecture, features
 from trainer import input as video_input
 from trainer.config import TrainerConfig
@@ -37,8 +38,21 @@ def run_fn(fn_args) -> None:
         labels,
         fn_args.serving_model_dir,
         fn_args.model_run_dir,
-        base_model=getattr(fn_args, "base_model", None) if config.warm_start else None,
+        base_model=served_base_model(fn_args) if config.warm_start else None,
     )
+
+
+def served_base_model(fn_args) -> str | None:
+    """The Trainer's `base_model` (ServedModel's output) when it holds a model.
+
+    Before anything is served, ServedModel's artifact is empty: training then
+    starts as configured.
+    """
+    base_model = getattr(fn_args, "base_model", None)
+    if base_model and versions.is_saved_model(base_model):
+        return base_model
+    logging.info("warm start: no model served yet, training starts as configured")
+    return None
 
 
 def labels_of(file_patterns: list[str]) -> list[str]:

@@ -82,7 +82,7 @@ def render_report(
         verdict += f"<ul>{reasons}</ul>"
     header = ["metric", CANDIDATE]
     if evaluation.has_baseline:
-        header += ["latest blessed (baseline)", "change"]
+        header += ["served model (baseline)", "change"]
     per_class = [
         [
             label,

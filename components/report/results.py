@@ -139,7 +139,7 @@ def describe_failure(failure) -> str:
         # The bound is -(max_regression + 1e-9): ties pass; show the drop allowed.
         allowed = max(0.0, -change.absolute.value - 1e-9)
         return (
-            f"{name}: {value:+.4f} against the latest blessed model "
+            f"{name}: {value:+.4f} against the served model "
             f"(a drop of at most {allowed:.4f} is allowed)"
         )
     bound = threshold.value_threshold

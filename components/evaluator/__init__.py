@@ -1,0 +1,1 @@
+"""Evaluator: TFX's Evaluator whose baseline may be ServedModel's empty first-run output."""

@@ -1,0 +1,1 @@
+"""Pusher: TFX's Pusher that does not push again the model already served."""

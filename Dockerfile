@@ -43,6 +43,7 @@ COPY components/ components/
 COPY trainer/ trainer/
 COPY pipeline/ pipeline/
 COPY kubeflow/ kubeflow/
+COPY video_action/ video_action/
 RUN pip install --no-deps . \
     && cd / && python -c "import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor, \
-components.ingest.executor, trainer.run, pipeline, kubeflow.cli"
+components.ingest.executor, trainer.run, pipeline, kubeflow.cli, video_action"

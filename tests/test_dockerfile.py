@@ -18,7 +18,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The packages the compiled pipeline's steps import (its components, the Trainer's
 # run_fn, the pipeline definition, and the kubeflow tools).
-PIPELINE_PACKAGES = ("components", "trainer", "pipeline", "kubeflow")
+PIPELINE_PACKAGES = ("components", "trainer", "pipeline", "kubeflow", "video_action")
 
 
 def parse_dockerfile(path: str) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ Usage:
 
 The output `HtmlReport` artifact holds `report.html` (one self-contained page:
 headline metrics, confusion-matrix heatmap, per-class table, training curves and
-the comparison with the latest blessed model), `confusion_matrix.png` and
+the comparison with the served model), `confusion_matrix.png` and
 `metrics.json`. Its custom properties carry the headline figures and the verdict,
 so `python -m pipeline history` and Kubeflow's UI can show them.
 """
@@ -23,14 +23,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.report import executor
-
-
-class HtmlReport(types.Artifact):
-    """A folder holding report.html and its figures."""
-
-    # `<namespace>.<Name>`: the form Kubeflow V2 requires of a custom artifact type
-    # (its schema title; TFX's compiler refuses a bare name).
-    TYPE_NAME = "video_action.HtmlReport"
+from video_action import HtmlReport
 
 
 class ModelReportSpec(types.ComponentSpec):

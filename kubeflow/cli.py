@@ -209,13 +209,18 @@ def _print_schedules(schedules) -> None:
 
 
 def _run_compile(args) -> int:
+    from pipeline.config import load_config
+
+    # The config first: it loads without TensorFlow, so a bad one is refused in a
+    # moment with one line, before TFX and TensorFlow load (seconds, and log lines).
+    config = load_config(args.config)
     try:
-        from kubeflow.compile import compile_pipeline
+        from kubeflow.compile import compile_config
     except ModuleNotFoundError as e:
         if e.name != "kubeflow.compile":
             raise
         raise _UsageError("compile is not available in this checkout (kubeflow/compile.py)") from e
-    path = compile_pipeline(args.config, args.output)
+    path = compile_config(config, args.output)
     print(f"wrote {path or args.output}")
     return 0
 
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from absl import logging
 
+    from components.ingest.errors import IngestError
     from kubeflow.errors import KubeflowError
     from pipeline.config import ConfigError
 
@@ -246,6 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     except KubeflowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except ConfigError as e:
+    except (ConfigError, IngestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

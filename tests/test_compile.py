@@ -14,6 +14,7 @@ from kubeflow.compile import parse_cpu, parse_memory, trainer_resources
 from kubeflow.spec import load_pipeline_spec, pipeline_parameters, task_containers
 from pipeline.config import ConfigError, KubeflowConfig, load_config
 from pipeline.pipeline import create_pipeline
+from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
 from tests.test_dockerfile import REPO, parse_dockerfile, tfx_container_command
 
 IMAGE = "registry.example.com/video-action:7"
@@ -141,3 +142,13 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert cli.main(["compile", "--config", str(bad), "--output", str(tmp_path / "p.yaml")]) == 2
     assert "needs a {SPAN} placeholder" in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()
+
+
+@pytest.mark.parametrize("name, suggestion", BAD_NAMES)
+def test_compile_refuses_a_bad_name_in_one_line(tmp_path, name, suggestion):
+    """The rule `python -m pipeline run` applies: a name that runs locally compiles."""
+    config_path = config_named(tmp_path, name)
+    output = tmp_path / "pipeline.yaml"
+    result = run_module("kubeflow", "compile", "--config", config_path, "--output", str(output))
+    assert_one_line_name_error(result, config_path, name, suggestion)
+    assert not output.exists()

@@ -117,3 +117,37 @@ def test_demo_config_points_at_the_data_dir():
     data = demo_config_dict("/somewhere", "/runs")
     assert data["ingest"]["source"] == "/somewhere/UCF101_videos.zip"
     assert data["pipeline_root"] == "/runs/pipeline"
+
+
+@pytest.mark.parametrize(
+    "name, suggestion",
+    [
+        ("UCF101_Actions", "ucf101-actions"),
+        ("Demo", "demo"),
+        ("video action", "video-action"),
+        ("-video-", "video"),
+        ("Café_Ü", "cafe-u"),
+        ("__", "video-action"),
+        ("a" * 64, "a" * 63),
+        ("x" * 62 + "_y", "x" * 62),
+    ],
+)
+def test_a_name_only_kubeflow_refuses_is_refused_when_loading(name, suggestion):
+    with pytest.raises(ConfigError) as error:
+        PipelineConfig.from_dict({**MINIMAL, "name": name})
+    message = str(error.value)
+    assert message.startswith("name must be lower-case letters, digits and '-'")
+    assert "starting with a letter or digit, 1-63 characters" in message
+    assert f"got {name!r}" in message and message.endswith(f"e.g. name: {suggestion}")
+    assert PipelineConfig.from_dict({**MINIMAL, "name": suggestion}).name == suggestion
+
+
+@pytest.mark.parametrize("name", ["video-action", "ucf101-10", "0-day", "a", "a" * 63])
+def test_names_kubeflow_takes_are_taken(name):
+    assert PipelineConfig.from_dict({**MINIMAL, "name": name}).name == name
+
+
+def test_yaml_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "ingest: [unclosed\n"))
+    assert "\n" not in str(error.value) and "line 2" in str(error.value)

@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile the pipeline to a KFP 2 pipeline spec")
-    p.add_argument("--config", help="pipeline config file (default: the built-in config)")
+    p.add_argument("--config", help="pipeline config file (default: configs/demo.yaml)")
     p.add_argument("--output", required=True, help="pipeline spec to write (.yaml)")
 
     p = sub.add_parser("submit", help="upload the pipeline (or a new version) and start a run")

@@ -137,7 +137,7 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "trainer.epochs=0"], "the demo defaults: trainer: trainer config: epochs"),
+        (["--set", "trainer.epochs=0"], "configs/demo.yaml: trainer: trainer config: epochs"),
         (["--set", "evaluation.min_acc=0.5"], "unknown config field(s) evaluation.min_acc"),
         (["--config", "/no/such/config.yaml"], "cannot read config file /no/such/config.yaml"),
     ],

@@ -1,6 +1,7 @@
 """PipelineConfig: files, --set overrides, and errors that name the field."""
 
 import json
+import os
 
 import pytest
 
@@ -8,10 +9,10 @@ from pipeline.config import (
     ConfigError,
     PipelineConfig,
     apply_overrides,
-    demo_config_dict,
     load_config,
 )
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINIMAL = {"ingest": {"source": "videos.zip"}, "trainer": {"random_init": True}}
 
 
@@ -91,7 +92,7 @@ def test_invalid_config_names_the_field(overrides, message):
     with pytest.raises(ConfigError) as error:
         load_config(None, overrides)
     assert message in str(error.value)
-    assert "the demo defaults" in str(error.value)
+    assert "configs/demo.yaml: " in str(error.value)
 
 
 def test_float_fields_accept_exponents_yaml_reads_as_text(tmp_path):
@@ -113,10 +114,11 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(write(tmp_path, "name: x\n", "bad.yaml"))
 
 
-def test_demo_config_points_at_the_data_dir():
-    data = demo_config_dict("/somewhere", "/runs")
-    assert data["ingest"]["source"] == "/somewhere/UCF101_videos.zip"
-    assert data["pipeline_root"] == "/runs/pipeline"
+def test_without_a_file_the_demo_file_is_used():
+    config = load_config(None)
+    assert config == load_config(os.path.join(REPO, "configs", "demo.yaml"))
+    assert config.ingest.source == "demo_data/UCF101_videos.zip"  # what `make demo-data` writes
+    assert config.pipeline_root == "runs/demo/pipeline"
 
 
 @pytest.mark.parametrize(

@@ -30,10 +30,10 @@ $(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pypro
 demo-data: install
 	@[ -f $(DEMO_DIR)/UCF101_videos.zip ] || $(PY) -m pipeline demo-data --out $(DEMO_DIR)
 
-# The whole pipeline on the demo data (config: pipeline/config.py demo_config_dict);
+# The whole pipeline on the demo data (config: configs/demo.yaml, which reads demo_data/);
 # RUN_ARGS passes more, e.g. make run RUN_ARGS="--set trainer.epochs=5".
 run: demo-data
-	$(PY) -m pipeline run $(RUN_ARGS)
+	$(PY) -m pipeline run --config configs/demo.yaml $(RUN_ARGS)
 
 test: install
 	$(PY) -m pytest -q tests

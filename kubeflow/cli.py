@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile the pipeline to a KFP 2 pipeline spec")
-    p.add_argument("--config", help="pipeline config file (default: the built-in config)")
+    p.add_argument("--config", help="pipeline config file (default: configs/demo.yaml)")
     p.add_argument("--output", required=True, help="pipeline spec to write (.yaml)")
 
     p = sub.add_parser("submit", help="upload the pipeline (or a new version) and start a run")
@@ -209,10 +209,13 @@ def _print_schedules(schedules) -> None:
 
 
 def _run_compile(args) -> int:
-    from kubeflow.compile import compile_config, storage_warnings
     from pipeline.config import load_config
 
+    # The config first: it loads without TensorFlow, so a bad one is refused in a
+    # moment with one line, before TFX and TensorFlow load (seconds, and log lines).
     config = load_config(args.config)
+    from kubeflow.compile import compile_config, storage_warnings
+
     for warning in storage_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
     path = compile_config(config, args.output)
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from absl import logging
 
+    from components.ingest.errors import IngestError
     from kubeflow.errors import KubeflowError
     from pipeline.config import ConfigError
 
@@ -246,6 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     except KubeflowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except ConfigError as e:
+    except (ConfigError, IngestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -82,9 +82,12 @@ def _add_run_parser(sub) -> None:
     p = sub.add_parser(
         "run",
         help="run the whole pipeline locally (LocalDagRunner)",
-        description="Without --config the built-in demo runs (data from `make demo-data`).",
+        description="Without --config the demo runs: configs/demo.yaml (data from "
+        "`make demo-data`).",
     )
-    p.add_argument("--config", default=None, help="pipeline config (YAML or JSON)")
+    p.add_argument(
+        "--config", default=None, help="pipeline config (YAML or JSON; default configs/demo.yaml)"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -100,7 +103,7 @@ def _add_history_parser(sub) -> None:
         "history",
         help="list the pipeline's runs, newest first (span, model, metrics, verdict, push)",
         description="Reads the ML Metadata store: --metadata, else <--pipeline-root>/metadata.db, "
-        "else the store of --config (default: the built-in demo config).",
+        "else the store of --config (default: configs/demo.yaml, the demo).",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--metadata", help="SQLite ML Metadata file (path or sqlite:///path)")

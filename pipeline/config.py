@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import unicodedata
 from typing import Any
 
 import yaml
@@ -22,9 +23,42 @@ from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
 from trainer.config import TrainerConfig
 
+# The documented configurations are files (configs/*.yaml, quoted in the README and
+# run end to end by tests/test_documented_configs.py); `make run` and every command
+# without --config use the demo's.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+DEMO_CONFIG = os.path.join(CONFIGS_DIR, "demo.yaml")
+
 
 class ConfigError(ValueError):
     """A pipeline config that cannot be used: names the file or field and the reason."""
+
+
+# One rule for every runner, the strictest one's: TFX's Kubeflow V2 builder takes
+# `[a-z0-9][a-z0-9-]{0,127}` (tfx/orchestration/kubeflow/v2/pipeline_builder.py) and
+# Kubernetes names end at 63 characters. A name the local runner took and
+# `python -m kubeflow compile` refused would surface only when moving to Kubeflow.
+NAME_RULE = "lower-case letters, digits and '-', starting with a letter or digit, 1-63 characters"
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+DEFAULT_NAME = "video-action"
+
+
+def check_pipeline_name(name: str) -> None:
+    """Raises ConfigError naming the field, the rule and a valid name unless `name` fits."""
+    if _NAME.fullmatch(name):
+        return
+    raise ConfigError(
+        f"name must be {NAME_RULE} (the rule of Kubeflow, and so of every runner), "
+        f"got {name!r}{f' ({len(name)} characters)' if len(name) > 63 else ''}; "
+        f"e.g. name: {suggest_pipeline_name(name)}"
+    )
+
+
+def suggest_pipeline_name(name: str) -> str:
+    """A valid pipeline name close to `name`: 'UCF101_Actions' -> 'ucf101-actions'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return words[:63].rstrip("-") or DEFAULT_NAME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +116,8 @@ class PipelineConfig:
     """A pipeline run.
 
     Attributes:
-      name: pipeline name (MLMD context; Kubeflow pipeline name).
+      name: pipeline name (MLMD context; Kubeflow pipeline name): lower-case letters,
+        digits and '-', starting with a letter or digit, 1-63 characters (NAME_RULE).
       pipeline_root: where every component's artifacts go.
       metadata_path: SQLite ML Metadata file for local runs ('' = <pipeline_root>/metadata.db).
       serving_dir: base directory blessed models are pushed to (<serving_dir>/<version>/).
@@ -101,7 +136,7 @@ class PipelineConfig:
 
     ingest: IngestConfig
     trainer: TrainerConfig
-    name: str = "video-action"
+    name: str = DEFAULT_NAME
     pipeline_root: str = "runs/pipeline"
     metadata_path: str = ""
     serving_dir: str = "runs/serving_model"
@@ -113,8 +148,7 @@ class PipelineConfig:
     kubeflow: KubeflowConfig = KubeflowConfig()
 
     def __post_init__(self):
-        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
-            raise ConfigError(f"name must be letters, digits, '-' or '_', got {self.name!r}")
+        check_pipeline_name(self.name)
         for field in ("pipeline_root", "serving_dir"):
             if not getattr(self, field):
                 raise ConfigError(f"{field} must be set")
@@ -237,12 +271,21 @@ def read_config_file(path: str) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML/JSON: {e}") from None
+        problem = _yaml_problem(e)
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: the problem and where it is."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{problem}{where}"
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -275,44 +318,21 @@ def _parse_value(text: str):
 
 
 def load_config(path: str | None = None, overrides: list[str] = ()) -> PipelineConfig:
-    """The config from a file (or the demo defaults when None) with --set overrides."""
-    data = read_config_file(path) if path else demo_config_dict()
-    source = path or "the demo defaults"
+    """The config from a file (the demo, configs/demo.yaml, when None) with --set overrides."""
+    if path is None and not os.path.isfile(DEMO_CONFIG):
+        raise ConfigError(
+            f"no config given and the demo's {DEMO_CONFIG} is not here (it comes with the "
+            "repository, not with the installed package): pass --config FILE"
+        )
+    shown = path or _relative(DEMO_CONFIG)
+    data = read_config_file(path or DEMO_CONFIG)
     try:
         return PipelineConfig.from_dict(apply_overrides(data, list(overrides)))
     except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
+        raise ConfigError(f"{shown}: {e}") from None
 
 
-DEMO_DATA_DIR = "demo_data"
-
-
-def demo_config_dict(data_dir: str = DEMO_DATA_DIR, root: str = "runs/demo") -> dict[str, Any]:
-    """The built-in demo: the generated motion dataset, trained from random weights.
-
-    No pretrained checkpoint is reachable offline, so the demo trains the whole
-    stream (causal 2plus1d) A0 from random weights at 64x64, which a 2-core CPU
-    does in minutes and which learns the demo's motions (with BatchNorm averages
-    that follow a short run). See the README for the real UCF101 + Model Garden
-    configuration.
-    """
-    return {
-        "name": "video-action-demo",
-        "pipeline_root": os.path.join(root, "pipeline"),
-        "serving_dir": os.path.join(root, "serving_model"),
-        "ingest": {
-            "source": os.path.join(data_dir, "UCF101_videos.zip"),
-            "split_lists": os.path.join(data_dir, "UCF101TrainTestSplits-RecognitionTask.zip"),
-            "selection": {"split": 1},
-        },
-        "trainer": {
-            "variant": "stream",
-            "random_init": True,
-            "trainable_blocks": -1,
-            "resolution": 64,
-            "epochs": 25,
-            "learning_rate": 0.001,
-            "bn_momentum": 0.9,
-        },
-        "evaluation": {"min_accuracy": 0.5},
-    }
+def _relative(path: str) -> str:
+    """`path` relative to the working directory when it is under it (shorter errors)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

@@ -27,9 +27,16 @@ def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalCon
     """TFMA config; `num_classes` None means not known before the ingest runs.
 
     Top-k accuracy is computed unless the class count is known to be below k.
-    Per-class precision/recall and their macro averages (mean class accuracy is the
-    macro-averaged recall) come from TFMA when the class count is known; the
-    report derives them from the confusion matrix either way.
+    Per-class precision and recall and mean class accuracy (the mean of the
+    recalls) are not TFMA metrics: the report derives them from the multi-clip
+    confusion matrix (MultiClassConfusionMatrixPlot; its threshold-0 matrix is the
+    argmax), the same way for every class count, 0 (all) included. TFMA's own
+    per-class Precision/Recall do not fit: binarized per class they compare the
+    class's probability with 0.5 (not the argmax the accuracy uses); with
+    `top_k: 1` they count every example as predicting a class that is never the
+    argmax; and their macro average fails unless AggregationOptions lists every
+    class in `class_weights` ("class_weights are required in order to compute
+    macro average over all classes": TFMA does not take them from `binarize`).
     """
     outputs = (MULTI_CLIP, SINGLE_CLIP)
     model_spec = tfma.ModelSpec(
@@ -70,18 +77,6 @@ def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalCon
             output_names=[SINGLE_CLIP],
         ),
     ]
-    if num_classes:
-        specs.append(
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="Precision"),
-                    tfma.MetricConfig(class_name="Recall"),
-                ],
-                output_names=[MULTI_CLIP],
-                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
-                aggregate=tfma.AggregationOptions(macro_average=True),
-            )
-        )
     return tfma.EvalConfig(
         model_specs=[model_spec],
         slicing_specs=[tfma.SlicingSpec()],

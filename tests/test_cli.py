@@ -9,6 +9,7 @@ import pytest
 
 from components.ingest import transform
 from pipeline.cli import main
+from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--workers", "1"]
@@ -136,7 +137,7 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "trainer.epochs=0"], "the demo defaults: trainer: trainer config: epochs"),
+        (["--set", "trainer.epochs=0"], "configs/demo.yaml: trainer: trainer config: epochs"),
         (["--set", "evaluation.min_acc=0.5"], "unknown config field(s) evaluation.min_acc"),
         (["--config", "/no/such/config.yaml"], "cannot read config file /no/such/config.yaml"),
     ],
@@ -153,3 +154,11 @@ def test_run_command_prints_the_resolved_config(capsys):
     assert main(["run", "--set", "trainer.epochs=3", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "epochs: 3" in out and "random_init: true" in out
+
+
+@pytest.mark.parametrize("name, suggestion", BAD_NAMES)
+def test_run_refuses_a_bad_name_in_one_line(tmp_path, name, suggestion):
+    config_path = config_named(tmp_path, name)
+    result = run_module("pipeline", "run", "--config", config_path)
+    assert_one_line_name_error(result, config_path, name, suggestion)
+    assert not (tmp_path / "root").exists()

@@ -14,6 +14,7 @@ from kubeflow.compile import parse_cpu, parse_memory, trainer_resources
 from kubeflow.spec import load_pipeline_spec, pipeline_parameters, task_containers
 from pipeline.config import ConfigError, KubeflowConfig, load_config
 from pipeline.pipeline import create_pipeline
+from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
 from tests.test_dockerfile import REPO, parse_dockerfile, tfx_container_command
 
 IMAGE = "registry.example.com/video-action:7"
@@ -188,3 +189,13 @@ def test_custom_artifact_types_import_by_their_schema_title(package):
     assert custom == {"video_action.HtmlReport"}
     for title in custom:
         assert import_utils.import_class_by_path(title).TYPE_NAME == title
+
+
+@pytest.mark.parametrize("name, suggestion", BAD_NAMES)
+def test_compile_refuses_a_bad_name_in_one_line(tmp_path, name, suggestion):
+    """The rule `python -m pipeline run` applies: a name that runs locally compiles."""
+    config_path = config_named(tmp_path, name)
+    output = tmp_path / "pipeline.yaml"
+    result = run_module("kubeflow", "compile", "--config", config_path, "--output", str(output))
+    assert_one_line_name_error(result, config_path, name, suggestion)
+    assert not output.exists()

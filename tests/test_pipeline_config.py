@@ -1,6 +1,7 @@
 """PipelineConfig: files, --set overrides, and errors that name the field."""
 
 import json
+import os
 
 import pytest
 
@@ -8,10 +9,10 @@ from pipeline.config import (
     ConfigError,
     PipelineConfig,
     apply_overrides,
-    demo_config_dict,
     load_config,
 )
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINIMAL = {"ingest": {"source": "videos.zip"}, "trainer": {"random_init": True}}
 
 
@@ -91,7 +92,7 @@ def test_invalid_config_names_the_field(overrides, message):
     with pytest.raises(ConfigError) as error:
         load_config(None, overrides)
     assert message in str(error.value)
-    assert "the demo defaults" in str(error.value)
+    assert "configs/demo.yaml: " in str(error.value)
 
 
 def test_float_fields_accept_exponents_yaml_reads_as_text(tmp_path):
@@ -113,7 +114,42 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(write(tmp_path, "name: x\n", "bad.yaml"))
 
 
-def test_demo_config_points_at_the_data_dir():
-    data = demo_config_dict("/somewhere", "/runs")
-    assert data["ingest"]["source"] == "/somewhere/UCF101_videos.zip"
-    assert data["pipeline_root"] == "/runs/pipeline"
+def test_without_a_file_the_demo_file_is_used():
+    config = load_config(None)
+    assert config == load_config(os.path.join(REPO, "configs", "demo.yaml"))
+    assert config.ingest.source == "demo_data/UCF101_videos.zip"  # what `make demo-data` writes
+    assert config.pipeline_root == "runs/demo/pipeline"
+
+
+@pytest.mark.parametrize(
+    "name, suggestion",
+    [
+        ("UCF101_Actions", "ucf101-actions"),
+        ("Demo", "demo"),
+        ("video action", "video-action"),
+        ("-video-", "video"),
+        ("Café_Ü", "cafe-u"),
+        ("__", "video-action"),
+        ("a" * 64, "a" * 63),
+        ("x" * 62 + "_y", "x" * 62),
+    ],
+)
+def test_a_name_only_kubeflow_refuses_is_refused_when_loading(name, suggestion):
+    with pytest.raises(ConfigError) as error:
+        PipelineConfig.from_dict({**MINIMAL, "name": name})
+    message = str(error.value)
+    assert message.startswith("name must be lower-case letters, digits and '-'")
+    assert "starting with a letter or digit, 1-63 characters" in message
+    assert f"got {name!r}" in message and message.endswith(f"e.g. name: {suggestion}")
+    assert PipelineConfig.from_dict({**MINIMAL, "name": suggestion}).name == suggestion
+
+
+@pytest.mark.parametrize("name", ["video-action", "ucf101-10", "0-day", "a", "a" * 63])
+def test_names_kubeflow_takes_are_taken(name):
+    assert PipelineConfig.from_dict({**MINIMAL, "name": name}).name == name
+
+
+def test_yaml_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "ingest: [unclosed\n"))
+    assert "\n" not in str(error.value) and "line 2" in str(error.value)

@@ -62,7 +62,7 @@ def test_class_count_known_before_the_ingest(classes, expected):
 def test_eval_config_metrics_and_thresholds():
     config = load_config(None, ["evaluation.min_accuracy=0.6", "evaluation.max_regression=0.02"])
     tfma_config = evaluation.eval_config(config.evaluation, 6)
-    multi, single, per_class = tfma_config.metrics_specs
+    multi, single = tfma_config.metrics_specs  # per-class figures: the report's (eval_config)
     assert list(multi.output_names) == [evaluation.MULTI_CLIP]
     names = [m.class_name for m in multi.metrics]
     assert names[0] == "SparseCategoricalAccuracy" and "MultiClassConfusionMatrixPlot" in names
@@ -71,9 +71,34 @@ def test_eval_config_metrics_and_thresholds():
     assert threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
     assert threshold.change_threshold.absolute.value == pytest.approx(-0.02, abs=1e-6)
     assert list(single.output_names) == [evaluation.SINGLE_CLIP]
-    assert list(per_class.binarize.class_ids.values) == list(range(6))
-    assert per_class.aggregate.macro_average
-    # Fewer classes than k: no top-k metric; unknown count: top-k, no per-class spec.
+    assert not multi.HasField("binarize") and not multi.HasField("aggregate")
+    # Fewer classes than k: no top-k metric; unknown count: top-k.
     few = evaluation.eval_config(config.evaluation, 3).metrics_specs[0]
     assert "SparseTopKCategoricalAccuracy" not in [m.class_name for m in few.metrics]
-    assert len(evaluation.eval_config(config.evaluation, None).metrics_specs) == 2
+    unknown = evaluation.eval_config(config.evaluation, None).metrics_specs[0]
+    assert "SparseTopKCategoricalAccuracy" in [m.class_name for m in unknown.metrics]
+
+
+SIX_NAMES = ["SlideLeft", "SlideRight", "SlideUp", "SlideDown", "Grow", "Shrink"]
+
+
+@pytest.mark.parametrize(
+    "classes", [0, 3, 10, json.dumps(["SlideUp", "Grow"]), json.dumps(SIX_NAMES)]
+)
+def test_tfma_builds_the_metrics_for_every_way_of_choosing_classes(classes):
+    """What the Evaluator does first with the config: TFMA turns it into computations.
+    A per-class macro average failed right here ("class_weights are required in
+    order to compute macro average over all classes") for any fixed count."""
+    from tensorflow_model_analysis.metrics import metric_specs
+
+    config = load_config(None, [f"ingest.selection.classes={classes}"])
+    num_classes = planned_class_count(config)
+    tfma_config = evaluation.eval_config(config.evaluation, num_classes)
+    computations = metric_specs.to_computations(tfma_config.metrics_specs, eval_config=tfma_config)
+    keys = [key for computation in computations for key in computation.keys]
+    names = {key.name for key in keys}
+    # The report's per-class figures all come from the confusion matrix.
+    assert "multi_class_confusion_matrix_plot" in names
+    assert not any(key.sub_key or key.aggregation_type for key in keys)
+    has_top_k = evaluation.top_k_name(config.evaluation.top_k) in names
+    assert has_top_k == (num_classes is None or num_classes >= config.evaluation.top_k)

@@ -18,12 +18,16 @@ Read at (every quote below is from these):
         d94c214176716ece96974fd98ac5107c38d61344: workflow/validate/validate.go. KFP runs it on
         every compiled run (resource_manager.go CreateRun: `err = executionSpec.Validate(false,
         false)`).
+  Kubernetes  pkg/apis/core/validation/validation.go (validateContainerResourceName, requests
+        against limits) for the pod the driver builds, and object names for the Workflow.
   Where the 2.x backends of 2024-2025 differ, the rule says so (compared with 2.0.5, the server
   of kfp SDK 2.5's time, 2.3.0 and 2.14.3).
 
 Not a rule here: `defaultPipelineRoot`. No backend from 2.0.5 to 2.14.3 reads it (the driver
 takes the run's runtime config `gcsOutputDirectory`, else the kfp-launcher ConfigMap's
 `defaultPipelineRoot`, default "minio://mlpipeline/v2/artifacts": driver.go RootDAG).
+Not checked: dagOutputs of sub-DAGs, the Kubernetes platform spec, launcher placeholders other
+than the executor input, and the Workflow's size.
 """
 
 from __future__ import annotations

@@ -25,7 +25,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /pipeline
 
 # Dependencies first: this layer is reused while only the project's code changes.
+# The lock's pip resolves them (the base image's pip changes with its tag), the same pip
+# tests/test_dockerfile.py resolves the stack line with, against PyPI, without Docker.
 COPY requirements/ requirements/
+RUN pip install -c requirements/lock.txt pip
 RUN pip install -c requirements/lock.txt -r requirements/base.txt "tensorflow[and-cuda]==2.16.2"
 
 # TensorFlow's pip CUDA libraries live in site-packages/nvidia/*/lib: let the

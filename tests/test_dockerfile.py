@@ -4,16 +4,22 @@ Checked statically: the pinned stack from the same lock, CUDA-capable
 TensorFlow at the lock's version, the project installed as a package, Keras 2
 selected, and the entry point TFX's KubeflowV2DagRunner writes into every
 container spec (read from the installed tfx, not copied here) importable.
+And resolved against PyPI (slow): the image's pip install, with the Dockerfile's
+own arguments, gets exactly the lock.
 """
 
 import ast
 import fnmatch
 import importlib.util
+import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The packages the compiled pipeline's steps import (its components, the Trainer's
@@ -53,13 +59,22 @@ def tfx_container_command() -> tuple[str, ...]:
     raise AssertionError(f"KUBEFLOW_TFX_CMD not found in {source}")
 
 
-def locked_version(package: str) -> str:
+def locked_versions() -> dict[str, str]:
+    """requirements/lock.txt as {normalized name: version}."""
     with open(os.path.join(REPO, "requirements", "lock.txt"), encoding="utf-8") as f:
-        for line in f:
-            name, sep, version = line.strip().partition("==")
-            if sep and name.lower() == package:
-                return version
-    raise AssertionError(f"{package} is not pinned in requirements/lock.txt")
+        pins = (line.strip().partition("==") for line in f if not line.startswith("#"))
+        return {_normalized(name): version for name, sep, version in pins if sep}
+
+
+def locked_version(package: str) -> str:
+    version = locked_versions().get(_normalized(package))
+    if version is None:
+        raise AssertionError(f"{package} is not pinned in requirements/lock.txt")
+    return version
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +105,90 @@ def test_python_310_base_and_keras_2(steps):
 
 
 def test_installs_the_locked_stack_with_cuda_tensorflow(steps):
-    install = _index(steps, "RUN", lambda a: "requirements/lock.txt" in a)
+    install = _index(steps, "RUN", lambda a: "requirements/base.txt" in a)
     args = shlex.split(steps[install][1])
     assert args[:2] == ["pip", "install"]
     assert "-c" in args and args[args.index("-c") + 1] == "requirements/lock.txt"
     assert "-r" in args and args[args.index("-r") + 1] == "requirements/base.txt"
     assert f"tensorflow[and-cuda]=={locked_version('tensorflow')}" in args
     assert "requirements" in _copied(steps, install)
+
+
+def test_installs_the_locked_pip_before_the_stack(steps):
+    pip = _index(steps, "RUN", lambda a: shlex.split(a)[-1:] == ["pip"])
+    assert shlex.split(steps[pip][1]) == ["pip", "install", "-c", "requirements/lock.txt", "pip"]
+    assert pip < _index(steps, "RUN", lambda a: "requirements/base.txt" in a)
+    assert locked_version("pip")
+
+
+# What this machine's PIP_* settings may bring to the resolve: how to reach the index, not
+# what to resolve (its find-links, extra indexes and constraints are not the image's).
+_PIP_TRANSPORT = ("PIP_INDEX_URL", "PIP_CERT", "PIP_CLIENT_CERT", "PIP_TRUSTED_HOST", "PIP_PROXY")
+
+
+def _image_pip_env(steps) -> dict[str, str]:
+    """This environment as the image's pip sees it: the Dockerfile's PIP_* settings, no pip
+    config file, and of this machine's PIP_* only how to reach the index."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in _PIP_TRANSPORT}
+    for keyword, args in steps:
+        if keyword == "ENV":
+            env.update(p.split("=", 1) for p in shlex.split(args) if p.startswith("PIP_"))
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
+def _cuda_pins(tensorflow: dict) -> dict[str, str]:
+    """{name: version} of what tensorflow's `and-cuda` extra pins with ==, from its metadata."""
+    pins = {}
+    for text in tensorflow["metadata"].get("requires_dist", []):
+        requirement = Requirement(text)
+        marker = requirement.marker
+        if marker and marker.evaluate({"extra": "and-cuda"}) and not marker.evaluate({"extra": ""}):
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", text
+            pins[_normalized(requirement.name)] = spec.version
+    return pins
+
+
+@pytest.mark.slow
+def test_image_install_resolves_to_the_lock(steps, tmp_path):
+    """The Dockerfile's stack install, resolved by the lock's pip as the image runs it: every
+    package at its locked version, but tensorflow's CUDA wheels, which tensorflow pins itself.
+
+    Python 3.10 on linux x86_64 like the image, the Dockerfile's own arguments, `--dry-run
+    --report`. `--use-feature=fast-deps` reads each wheel's METADATA with HTTP range requests
+    where the index serves no PEP 658 metadata files (PyPI's own are read first): about 110 MB
+    and 2 minutes, not the 3 GB of wheels (tensorflow's alone is 590 MB).
+    """
+    stack = shlex.split(steps[_index(steps, "RUN", lambda a: "requirements/base.txt" in a)][1])
+    assert stack[:2] == ["pip", "install"] and "&&" not in stack
+    env = _image_pip_env(steps)
+    pip_dir = tmp_path / "pip"
+    download = ["download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest", str(pip_dir)]
+    pip_pin = f"pip=={locked_version('pip')}"
+    subprocess.run([sys.executable, "-m", "pip", *download, pip_pin], env=env, check=True)
+    (pip_wheel,) = pip_dir.glob("pip-*.whl")  # pip runs from its wheel
+    report = tmp_path / "report.json"
+    resolve = ["install", "--dry-run", "--ignore-installed", "--use-feature=fast-deps", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, str(pip_wheel / "pip"), *resolve, "--report", str(report), *stack[2:]],
+        cwd=REPO,  # the image's WORKDIR holds requirements/ as the repository does
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(report, encoding="utf-8") as f:
+        resolved = {_normalized(i["metadata"]["name"]): i for i in json.load(f)["install"]}
+    lock, cuda = locked_versions(), _cuda_pins(resolved["tensorflow"])
+    assert cuda and all(name.startswith("nvidia-") for name in cuda), cuda
+    assert set(cuda) <= set(resolved)
+    assert resolved["tensorflow"]["requested_extras"] == ["and-cuda"]
+    for name, item in resolved.items():
+        version, expected = item["metadata"]["version"], lock.get(name) or cuda.get(name)
+        assert expected, f"{name} {version} resolves from scratch: pin it in requirements/lock.txt"
+        assert version == expected, f"{name} resolves to {version}, {expected} is locked"
 
 
 def test_installs_the_project_with_every_pipeline_package(steps):

@@ -4,6 +4,9 @@ checked against all of them."""
 
 # No `from __future__ import annotations`: kfp reads the components' annotations as types.
 
+import copy
+import os
+
 import pytest
 import yaml
 from kfp import compiler, dsl
@@ -12,6 +15,8 @@ from kubeflow.compile import compile_config
 from kubeflow.spec import load_pipeline_spec
 from pipeline.config import load_config
 from tests.kfp_backend import backend_violations
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 IMAGE = "registry.example.com/video-action:7"
 EXAMPLES = {"artifactType": {"instanceSchema": "title: tfx.Examples\ntype: object\n"}}
@@ -388,30 +393,20 @@ def compiled(tmp_path_factory):
     return load_pipeline_spec(compile_config(load_config(None), path))
 
 
-def _resolver_names(spec) -> set[str]:
-    executors = spec["deploymentSpec"]["executors"]
-    components = {
-        name
-        for name, body in spec["components"].items()
-        if "resolver" in executors.get(body.get("executorLabel", ""), {})
+@pytest.mark.parametrize("config_file", [None, "configs/kubeflow.yaml"])
+def test_compiled_pipeline_runs_on_open_source_kfp(config_file, tmp_path):
+    """The default config and the documented Kubeflow config, as compiled."""
+    path = os.path.join(REPO, config_file) if config_file else None
+    spec = load_pipeline_spec(compile_config(load_config(path), str(tmp_path / "p.yaml")))
+    assert backend_violations(spec) == []
+
+
+def test_a_resolver_in_the_compiled_pipeline_is_refused(compiled):
+    """What TFX's Resolver compiles to (the spec before ServedModel replaced it)."""
+    spec = copy.deepcopy(compiled)
+    label = spec["components"]["ServedModel"]["executorLabel"]
+    spec["deploymentSpec"]["executors"][label] = {
+        "resolver": {"outputArtifactQueries": {"model": {"filter": 'schema_title="tfx.Model"'}}}
     }
-    tasks = {t for t, body in _tasks(spec).items() if body["componentRef"]["name"] in components}
-    return components | tasks
-
-
-@pytest.mark.xfail(
-    strict=True, reason="resolver executors until issue 11's baseline component lands"
-)
-def test_compiled_pipeline_runs_on_open_source_kfp(compiled):
-    assert backend_violations(compiled) == []
-
-
-def test_compiled_pipeline_breaks_only_at_its_resolvers(compiled):
-    """Whatever the backend refuses in today's spec is a resolver task or component (and so
-    goes with it); everything else already keeps the rules."""
-    resolvers = _resolver_names(compiled)
-    violations = backend_violations(compiled)
-    for violation in violations:
-        assert any(repr(name) in violation for name in resolvers), violation
-    refused = [v for v in violations if "resolver executors not implemented" in v]
-    assert len(refused) == len({n for n in resolvers if n in compiled["components"]})
+    (violation,) = backend_violations(spec)
+    assert "resolver executors not implemented" in violation

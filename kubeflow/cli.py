@@ -54,7 +54,10 @@ def _add_package_args(p: argparse.ArgumentParser, required: bool) -> None:
         metavar="NAME=VALUE",
         help="runtime parameter (repeatable), typed as the spec declares it",
     )
-    p.add_argument("--pipeline-root", help="override the pipeline root for the run(s)")
+    p.add_argument(
+        "--pipeline-root",
+        help="pipeline root for the run(s) (default: the one compiled into the package)",
+    )
     p.add_argument("--service-account", help="Kubernetes service account the run(s) use")
 
 
@@ -108,11 +111,19 @@ def _connect(args):
 
 
 def _upload(args, session):
-    """(upload, typed params): the package's parameters are checked before uploading."""
+    """(upload, typed params): the package's parameters are checked before uploading.
+
+    Also sets `args.pipeline_root`, when not given, to the spec's defaultPipelineRoot:
+    the open-source KFP backend does not read it from the spec and would put the
+    run's artifacts under the cluster's default (minio://), which TFX steps cannot
+    open (kubeflow/pipelines backend/src/v2/driver/driver.go, RootDAG).
+    """
     from kubeflow.client import upload_pipeline_or_version
     from kubeflow.spec import coerce_params, load_pipeline_spec, parse_param_assignments
 
-    params = coerce_params(parse_param_assignments(args.param), load_pipeline_spec(args.package))
+    spec = load_pipeline_spec(args.package)
+    params = coerce_params(parse_param_assignments(args.param), spec)
+    args.pipeline_root = args.pipeline_root or spec.get("defaultPipelineRoot") or None
     upload = upload_pipeline_or_version(session, args.package, args.pipeline_name, args.version)
     what = "new pipeline" if upload.new_pipeline else "new version of pipeline"
     print(

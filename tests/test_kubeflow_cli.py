@@ -95,3 +95,26 @@ def test_module_entry_point_reads_the_token_from_the_environment(server, package
     assert "started run" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
     assert server.requests_to("POST", f"{API}/runs")[0].authorization == f"Bearer {TOKEN}"
+
+
+def test_runs_get_the_compiled_pipeline_root(server, package, monkeypatch):
+    """Open-source KFP ignores the spec's defaultPipelineRoot (its driver takes the run's
+    pipeline_root, else the cluster default, kubeflow/pipelines backend/src/v2/driver/
+    driver.go RootDAG): submit and schedule pass it with each run."""
+    import yaml
+
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    with open(package) as f:
+        spec = yaml.safe_load(f)
+    spec["defaultPipelineRoot"] = "gs://bucket/root"
+    with open(package, "w") as f:
+        yaml.safe_dump(spec, f)
+    argv = ["--host", server.url, "--package", package]
+    assert main(["submit", *argv]) == 0
+    assert main(["submit", *argv, "--pipeline-root", "gs://other/root"]) == 0
+    assert main(["schedule", "--cron", "0 0 3 * * *", "--name", "n", *argv]) == 0
+    runs = server.requests_to("POST", f"{API}/runs")
+    roots = [r.body["runtime_config"]["pipeline_root"] for r in runs]
+    assert roots == ["gs://bucket/root", "gs://other/root"]
+    [recurring] = server.requests_to("POST", f"{API}/recurringruns")
+    assert recurring.body["runtime_config"]["pipeline_root"] == "gs://bucket/root"

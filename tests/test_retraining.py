@@ -8,6 +8,9 @@ only when it passes.
 import os
 
 import pytest
+from tfx.components.evaluator.constants import (
+    ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY as BASELINE_URI,
+)
 
 from components.served_model.versions import same_model
 from pipeline.history import open_store
@@ -56,7 +59,7 @@ def test_second_model_is_judged_against_the_first(two_span_runs):
     assert baseline.custom_properties["served_from"].string_value == runs.first.pushed_to
     assert same_model(os.path.join(baseline.uri, "Format-Serving"), runs.first.pushed_to)
     blessing = store.get_artifacts_by_type("ModelBlessing")[-1]
-    assert blessing.custom_properties["baseline_model_uri"].string_value == baseline.uri
+    assert blessing.custom_properties[BASELINE_URI].string_value == baseline.uri
     # Pushed exactly when it passed (no regression against the first model).
     assert bool(runs.second.pushed_to) == runs.second.blessed
     if not runs.second.blessed:

@@ -21,21 +21,12 @@ from kubeflow import cli
 from kubeflow.spec import load_pipeline_spec
 from tests.kfp_launcher import run_pipeline, task_order
 from tests.retraining_runs import add_span
+from tests.test_compile import COMPONENTS
 from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = {
-    "VideoIngest",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "ServedModel",
-    "Trainer",
-    "Evaluator",
-    "ModelReport",
-    "Pusher",
-}
+TASKS = set(COMPONENTS)  # every component of the pipeline, as test_compile lists them
 
 
 @pytest.fixture(scope="module")

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from absl import logging
 
-    from components.ingest.errors import IngestError
+    from components.ingest.errors import IngestError, SourceUnavailableError
     from pipeline.config import ConfigError
 
     logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "history":
             return _run_history(args)
         return _run_ingest(args, extra)
+    except SourceUnavailableError as e:  # the network, a server or TLS: not the input
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (IngestError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -100,8 +101,40 @@ def exclusive_run(
     deadline = time.monotonic() + wait_s
     with _run_lock(metadata_db, pipeline, deadline, wait_s, on_wait):
         _wait_until_writable(metadata_db, deadline, wait_s, on_wait)
-        with busy_errors(metadata_db):
+        with busy_errors(metadata_db), watch_foreign_locks(metadata_db, on_wait):
             yield
+
+
+@contextlib.contextmanager
+def watch_foreign_locks(
+    metadata_db: str, on_wait: Callable[[str], None], every_s: float = 2.0
+) -> Iterator[None]:
+    """Within the block, says (once per process) when another process holds the store's
+    write lock for two checks in a row: ML Metadata then waits for it without a word.
+    Reads /proc/locks only (Linux; elsewhere it stays silent); never touches the store."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        seen: set[int] = set()
+        said: set[int] = set()
+        while not stop.wait(every_s):
+            holders = set(_lock_pids(metadata_db, write_only=True)) - {os.getpid()}
+            for pid in sorted((holders & seen) - said):
+                said.add(pid)
+                on_wait(
+                    f"waiting for the ML Metadata store {metadata_db}: pid {pid} "
+                    f"({_command(pid)}) holds its write lock; ML Metadata waits about half a "
+                    "minute, then the run stops (run again: finished components are reused)"
+                )
+            seen = holders
+
+    thread = threading.Thread(target=watch, name="store-lock-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every_s + 1)
 
 
 @contextlib.contextmanager
@@ -243,8 +276,9 @@ def _holder(path: str) -> str:
     return "another process (not a pipeline run: e.g. an sqlite3 shell; `fuser FILE` names it)"
 
 
-def _lock_pids(path: str) -> list[int]:
-    """Pids holding POSIX locks on the file (Linux /proc/locks; [] where unknown)."""
+def _lock_pids(path: str, write_only: bool = False) -> list[int]:
+    """Pids holding POSIX locks on the file (Linux /proc/locks; [] where unknown); with
+    write_only, only write locks (SQLite's RESERVED, PENDING, EXCLUSIVE; not SHARED)."""
     try:
         inode = os.stat(path).st_ino
         with open("/proc/locks") as f:
@@ -255,6 +289,8 @@ def _lock_pids(path: str) -> list[int]:
     for line in lines:
         fields = line.split()
         # "1: POSIX  ADVISORY  WRITE 24303 fe:00:2239140 1073741824 1073742335"
+        if write_only and (len(fields) < 4 or fields[3] != "WRITE"):
+            continue
         if len(fields) >= 6 and fields[1] == "POSIX" and fields[5].endswith(f":{inode}"):
             if fields[4].isdigit() and int(fields[4]) > 0:
                 pids.append(int(fields[4]))

@@ -53,14 +53,23 @@ def start_holder(code: str) -> subprocess.Popen:
 
 
 def hold_sqlite_lock(path: str, mode: str, seconds: float) -> subprocess.Popen:
-    """Another process holding the store's SQLite lock: 'IMMEDIATE' (the write lock,
-    readers still welcome, after a pending write) or 'EXCLUSIVE' (nobody else reads)."""
+    """Another process holding the store's SQLite lock: 'SHARED' (a reader's), 'IMMEDIATE'
+    (the write lock, readers still welcome, after a pending write) or 'EXCLUSIVE' (nobody
+    else reads)."""
+    begin, statement = (
+        ("BEGIN", "SELECT count(*) FROM Context")
+        if mode == "SHARED"
+        else (
+            f"BEGIN {mode}",
+            "UPDATE Context SET name = name",  # a write, kept pending
+        )
+    )
     return start_holder(
         f"""
         import sqlite3, time
         connection = sqlite3.connect({path!r}, isolation_level=None)
-        connection.execute("BEGIN {mode}")
-        connection.execute("UPDATE Context SET name = name")  # a write, kept pending
+        connection.execute({begin!r})
+        connection.execute({statement!r}).fetchall()
         print("held", flush=True)
         time.sleep({seconds})
         connection.execute("ROLLBACK")
@@ -195,6 +204,25 @@ def test_second_run_refuses_after_its_wait_naming_the_first(db):
     assert "nothing was run" in message and "--wait SECONDS" in message
     assert owner.pipeline == "scheduled" and owner.pid == first.pid
     assert store.run_owner(db) is None  # the lock went with its process
+
+
+def test_a_lock_taken_during_a_run_is_reported_with_its_holder(db):
+    said = []
+    with store.watch_foreign_locks(db, said.append, every_s=0.2):
+        reader = hold_sqlite_lock(db, "SHARED", 120)  # a reader: no one waits for it
+        time.sleep(1.0)
+        assert said == []
+        stop(reader)
+        holder = hold_sqlite_lock(db, "IMMEDIATE", 120)
+        try:
+            deadline = time.monotonic() + 10
+            while not said and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop(holder)
+    [line] = said
+    assert line.startswith(f"waiting for the ML Metadata store {db}: pid {holder.pid} (")
+    assert "holds its write lock" in line
 
 
 def test_lock_errors_of_ml_metadata_name_the_store(db):

@@ -31,6 +31,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 
@@ -92,6 +93,7 @@ class TestHTTPServer:
         self._cut_next: list[tuple[int, bool]] = []
         self._path_status: dict[str, int] = {}
         self._auth: str | None = None
+        self._stall_next: list[float] = []
         self._suffix_refusal: tuple[int, bool] | None = None
         self._ignore_ranges = False
         self._httpd: http.server.ThreadingHTTPServer | None = None
@@ -183,6 +185,11 @@ class TestHTTPServer:
         with self._lock:
             self._auth = authorization
 
+    def stall_next(self, n: int, seconds: float) -> None:
+        """The next n requests wait `seconds` before answering: a client's read times out."""
+        with self._lock:
+            self._stall_next.extend([seconds] * n)
+
     def refuse_suffix_ranges(self, status: int = 501, only_past_the_start: bool = False) -> None:
         """Answer `status` to suffix ranges (`bytes=-n`), as some CDNs do (501); with
         only_past_the_start, only when n exceeds the file (416, as strict servers do)."""
@@ -197,6 +204,7 @@ class TestHTTPServer:
     def clear_faults(self) -> None:
         with self._lock:
             self._fail_next.clear()
+            self._stall_next.clear()
             self._cut_next.clear()
             self._path_status.clear()
             self._auth = None
@@ -218,6 +226,10 @@ class TestHTTPServer:
     def _range_policy(self) -> tuple[tuple[int, bool] | None, bool]:
         with self._lock:
             return self._suffix_refusal, self._ignore_ranges
+
+    def _take_stall(self) -> float:
+        with self._lock:
+            return self._stall_next.pop(0) if self._stall_next else 0.0
 
     def _take_cut(self) -> tuple[int, bool] | None:
         with self._lock:
@@ -277,6 +289,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(send_body=True)
 
     def _answer(self, send_body: bool) -> None:
+        stall = self.state._take_stall()
+        if stall:
+            time.sleep(stall)
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         range_header = self.headers.get("Range")
         status, headers, span, full = self._plan(path, range_header)

@@ -256,6 +256,19 @@ def test_which_statuses_are_retried(server, videos_url, tmp_path, status, retrie
     assert [s for _, _, s in requests_made(server)] == [status]
 
 
+def test_a_timed_out_request_is_retried(server, videos_url, tmp_path, tiny_demo):
+    quick = HttpOptions(retries=2, backoff_s=0.01, timeout_s=0.5)
+    server.stall_next(1, 1.5)
+    assert sources.list_videos(videos_url, quick)[0]
+    lists = server.url_for(os.path.basename(tiny_demo.lists_zip))
+    server.stall_next(1, 1.5)
+    sources.download_file(lists, str(tmp_path / "lists.zip"), quick)
+    assert os.path.getsize(tmp_path / "lists.zip") == os.path.getsize(tiny_demo.lists_zip)
+    server.stall_next(100, 1.5)
+    with pytest.raises(SourceUnavailableError, match=r"timed out \(after 2 retries\)"):
+        sources.list_videos(videos_url, quick)
+
+
 def test_retry_after_is_honoured_up_to_a_minute(monkeypatch):
     response = type("R", (), {"status_code": 429, "reason": "Too Many", "headers": {}})
     response.headers = {"Retry-After": "7"}

@@ -46,13 +46,15 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "stream",
         help="frame-by-frame predictions of one video",
-        description="What each mode answers. smooth (the default): what is happening now, "
-        "the mean of the last --smooth outputs of the window mode; it follows a change of "
-        "action within W+K-2 frames (W = --window, K = --smooth) and holds still on one "
-        "action. window: the last --window frames alone; follows a change within W frames "
-        "but flickers. states (causal models): the whole video so far, with the stream "
-        "signatures' carried states; exact and cheapest for one action, but it never "
-        "forgets, so a later action barely moves it.",
+        description=(
+            "What each mode answers. smooth (the default): what is happening now, the mean "
+            "of the last --smooth outputs of the window mode; it follows a change of action "
+            "within W+K-2 frames (W = --window, K = --smooth) and is steadier on one action "
+            "(K windows must agree to move it). window: the last --window frames alone; it "
+            "follows a change within W frames but flickers. states (causal models): the "
+            "whole video so far, with the stream signatures' carried states; exact and "
+            "cheapest for one action, but it never forgets, so a later action barely moves it."
+        ),
     )
     _add_model_args(p)
     p.add_argument("video", metavar="VIDEO")

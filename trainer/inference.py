@@ -16,11 +16,11 @@ the model's resolution, so serving sees the frames training saw:
     frames alone (default W: the model's num_frames). It follows a change within W
     frames but rests on W frames only, so it flickers between close classes.
   - 'smooth' ("what is happening now?", the default): the mean of the last K window
-    outputs (default K = W), a label that follows a change and holds still on one
-    action. After a cut it changes within W + K - 2 frames once the model labels the
-    new action's windows right (about (W + K) / 2 when both actions' evidence is
-    alike; 14 and 8 frames, 2.8 s and 1.6 s at 5 fps, for W = K = 8). Costs W model
-    frames per frame.
+    outputs (default K = W): a label that follows a change and is steadier on one
+    action, as K windows must agree to move it. After a cut it changes within
+    W + K - 2 frames once the model labels the new action's windows right (about
+    (W + K) / 2 when both actions' evidence is alike; 14 and 8 frames, 2.8 s and 1.6 s
+    at 5 fps, for W = K = 8). Costs W model frames per frame.
   Only the current frame and the states, or the last W frames and K outputs, are
   held, however long the video.
 """

@@ -83,12 +83,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "schedule",
         help="recurring runs: create (--cron), --list, --enable, --disable, --delete",
         description="Create a recurring run with --cron (uploads --package first), or manage "
-        "recurring runs with --list, --enable, --disable or --delete.",
+        "recurring runs with --list, --enable, --disable or --delete. KFP evaluates cron "
+        "expressions in UTC (unless its scheduledworkflow deployment sets "
+        "CRON_SCHEDULE_TIMEZONE); creating and listing print the next three runs in UTC and "
+        "in this machine's zone.",
     )
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--cron",
-        help="create: six fields, seconds first, e.g. '0 0 3 * * *' (03:00 daily)",
+        help="create: six fields, seconds first, evaluated by KFP in UTC, e.g. "
+        "'0 0 3 * * *' (03:00 UTC daily); the next runs are printed in UTC and local time",
     )
     action.add_argument("--list", action="store_true", help="list recurring runs")
     action.add_argument("--enable", metavar="ID_OR_NAME", help="enable a recurring run")
@@ -197,7 +201,33 @@ def _print_schedules(schedules) -> None:
     if not schedules:
         print("no recurring runs")
         return
-    rows = [("id", "name", "state", "cron", "max", "catchup", "pipeline version")]
+    _print_schedule_table(schedules)
+    _print_next_runs(schedules)
+
+
+def _print_next_runs(schedules) -> None:
+    """Each enabled schedule's next three runs, in UTC and in this machine's zone."""
+    from kubeflow.cron import ZONE_NOTE, describe_fire_times
+    from kubeflow.errors import KubeflowError
+
+    print(f"{ZONE_NOTE}; next runs:")
+    for s in schedules:
+        if not s.enabled:
+            print(f"  {s.name}: disabled (no runs until --enable)")
+        elif s.cron.startswith("every "):
+            print(f"  {s.name}: {s.cron}, counted from when it started")
+        else:
+            try:
+                lines = describe_fire_times(s.cron)
+            except KubeflowError as e:  # made by another tool, in a form we do not read
+                lines = [f"cannot tell: {e}"]
+            print(f"  {s.name}:")
+            for line in lines:
+                print(f"    {line}")
+
+
+def _print_schedule_table(schedules) -> None:
+    rows = [("id", "name", "state", "cron (UTC)", "max", "catchup", "pipeline version")]
     for s in schedules:
         state = "enabled" if s.enabled else "disabled"
         catchup = "no" if s.no_catchup else "yes"

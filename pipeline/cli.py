@@ -96,6 +96,14 @@ def _add_run_parser(sub) -> None:
         help="override a config field, e.g. --set trainer.epochs=5 (repeatable)",
     )
     p.add_argument("--print-config", action="store_true", help="print the config and stop")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for another run of the same metadata store, or for a process "
+        "holding the store's lock, saying so; then give up (default 60; 0: do not wait)",
+    )
 
 
 def _add_history_parser(sub) -> None:
@@ -110,6 +118,14 @@ def _add_history_parser(sub) -> None:
     where.add_argument("--pipeline-root", help="pipeline root holding metadata.db")
     p.add_argument("--config", default=None, help="pipeline config (its store and name)")
     p.add_argument("--json", action="store_true", help="print JSON (a list of runs)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for a process holding the store's exclusive lock (default 10); "
+        "a pipeline run in progress does not block reading",
+    )
 
 
 def _run_history(args) -> int:
@@ -126,7 +142,9 @@ def _run_history(args) -> int:
     metadata = args.metadata or (
         os.path.join(args.pipeline_root, "metadata.db") if args.pipeline_root else None
     )
-    records = load_history(metadata or config.metadata_db, config.name if config else None)
+    records = load_history(
+        metadata or config.metadata_db, config.name if config else None, wait_s=args.wait
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
     else:
@@ -148,9 +166,13 @@ def _run_pipeline(args) -> int:
     print(f"pipeline {config.name}: root {config.pipeline_root}", file=sys.stderr)
     start = time.monotonic()
     with progress.component_progress(verbose=bool(os.environ.get("VERBOSE"))):
-        summary = local_runner.run_local(config)
+        summary = local_runner.run_local(config, args.wait, _print_waiting)
     _print_run_summary(summary, time.monotonic() - start)
     return 0
+
+
+def _print_waiting(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_run_summary(summary, elapsed: float) -> None:
@@ -288,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from absl import logging
 
-    from components.ingest.errors import IngestError
+    from components.ingest.errors import IngestError, SourceUnavailableError
     from pipeline.config import ConfigError
+    from pipeline.store import StoreBusyError
 
     logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
     if args.command in predict_cli.COMMANDS:
@@ -302,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "history":
             return _run_history(args)
         return _run_ingest(args, extra)
+    except (SourceUnavailableError, StoreBusyError) as e:  # the environment, not the input
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (IngestError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ import os
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.store import READ_WAIT_S, busy_errors, wait_until_readable
+
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
@@ -67,8 +69,12 @@ class RunRecord:
         return dataclasses.asdict(self)
 
 
-def open_store(metadata: str) -> metadata_store.MetadataStore:
-    """A read-only connection to a SQLite metadata file (a path or sqlite:///path)."""
+def open_store(metadata: str, wait_s: float = READ_WAIT_S) -> metadata_store.MetadataStore:
+    """A read-only connection to a SQLite metadata file (a path or sqlite:///path).
+
+    A running pipeline does not block it; a process holding the store's exclusive lock is
+    waited for up to `wait_s`, then StoreBusyError names it (pipeline/store.py).
+    """
     path = metadata.removeprefix("sqlite://") if metadata.startswith("sqlite://") else metadata
     if not os.path.isfile(path):
         raise HistoryError(
@@ -78,7 +84,9 @@ def open_store(metadata: str) -> metadata_store.MetadataStore:
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = path
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
+    wait_until_readable(path, wait_s)
+    with busy_errors(path):
+        return metadata_store.MetadataStore(connection)
 
 
 def read_history(store, pipeline_name: str | None = None) -> list[RunRecord]:
@@ -92,9 +100,13 @@ def read_history(store, pipeline_name: str | None = None) -> list[RunRecord]:
     return sorted(records, key=lambda r: (r.started_ms, r.run_id), reverse=True)
 
 
-def load_history(metadata: str, pipeline_name: str | None = None) -> list[RunRecord]:
-    """read_history of the SQLite store at `metadata`; HistoryError when it holds no run."""
-    records = read_history(open_store(metadata), pipeline_name)
+def load_history(
+    metadata: str, pipeline_name: str | None = None, wait_s: float = READ_WAIT_S
+) -> list[RunRecord]:
+    """read_history of the SQLite store at `metadata`; HistoryError when it holds no run,
+    StoreBusyError when another process keeps it locked longer than `wait_s`."""
+    with busy_errors(metadata):
+        records = read_history(open_store(metadata, wait_s), pipeline_name)
     if not records:
         which = f"pipeline {pipeline_name!r}" if pipeline_name else "any pipeline"
         raise HistoryError(f"no run of {which} recorded in {metadata}")

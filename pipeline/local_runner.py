@@ -10,24 +10,37 @@ ModelReport, Pusher) run each time; the Kubeflow compiler does the same.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
+from pipeline import store
 from pipeline.beam import local_beam_args
 from pipeline.config import PipelineConfig
 from pipeline.history import RunRecord, load_history
 from pipeline.pipeline import ALWAYS_RUN, create_pipeline
 
 
-def run_local(config: PipelineConfig) -> RunRecord:
-    """Runs the pipeline to the end; returns what this run produced (from ML Metadata)."""
+def run_local(
+    config: PipelineConfig,
+    wait_s: float = store.RUN_WAIT_S,
+    on_wait: Callable[[str], None] | None = None,
+) -> RunRecord:
+    """Runs the pipeline to the end; returns what this run produced (from ML Metadata).
+
+    One run per metadata store at a time: another run of it, or another process holding
+    its lock, is waited for up to `wait_s` (`on_wait` is told on what), then
+    StoreBusyError (pipeline/store.py).
+    """
     os.makedirs(config.pipeline_root, exist_ok=True)
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
-    pipeline = create_pipeline(config, local_beam_args(config.beam_args, config.workers), metadata)
-    tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
-    return summarize_latest_run(config.metadata_db, config.name)
+    with store.exclusive_run(config.metadata_db, config.name, wait_s, on_wait):
+        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+        beam_args = local_beam_args(config.beam_args, config.workers)
+        pipeline = create_pipeline(config, beam_args, metadata)
+        tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
+        return summarize_latest_run(config.metadata_db, config.name)
 
 
 def compile_local(pipeline) -> pipeline_pb2.Pipeline:

@@ -43,7 +43,19 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--num-frames", type=int, default=32, help="frames sampled per video")
 
-    p = sub.add_parser("stream", help="frame-by-frame predictions of one video")
+    p = sub.add_parser(
+        "stream",
+        help="frame-by-frame predictions of one video",
+        description=(
+            "What each mode answers. smooth (the default): what is happening now, the mean "
+            "of the last --smooth outputs of the window mode; it follows a change of action "
+            "within W+K-2 frames (W = --window, K = --smooth) and is steadier on one action "
+            "(K windows must agree to move it). window: the last --window frames alone; it "
+            "follows a change within W frames but flickers. states (causal models): the "
+            "whole video so far, with the stream signatures' carried states; exact and "
+            "cheapest for one action, but it never forgets, so a later action barely moves it."
+        ),
+    )
     _add_model_args(p)
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--csv", default="", help="write every frame's probabilities to this CSV")
@@ -54,12 +66,15 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--mode",
-        default="auto",
-        choices=("auto", "states", "window"),
-        help="states: stream signatures (causal models); window: the frames signature on "
-        "the last --window frames (any model); auto: states when the model has them",
+        default="smooth",
+        choices=("smooth", "window", "states", "auto"),
+        help="smooth (default): mean of the last --smooth window outputs; window: the last "
+        "--window frames alone; states: everything since frame 0 (causal models); auto: smooth",
     )
-    p.add_argument("--window", type=int, default=0, help="window mode: frames (default: model's)")
+    p.add_argument(
+        "--window", type=int, default=0, help="W, frames per window (default: the model's)"
+    )
+    p.add_argument("--smooth", type=int, default=0, help="K, window outputs averaged (default: W)")
     p.add_argument("--print-every", type=int, default=1, help="print every Nth frame (0: none)")
 
 
@@ -191,9 +206,7 @@ def _run_stream(args) -> int:
     spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode)
     reader = FrameReader(args.video, spec)
     fps = reader.sampled_fps
-    how = (
-        "stream signatures" if mode == "states" else f"window of {args.window or model.num_frames}"
-    )
+    how = _describe_mode(mode, args.window or model.num_frames, args.smooth)
     print(f"{args.video}: {fps:g} frames/s, {how}, model {model.path}", file=sys.stderr)
     k = min(args.top_k, len(model.labels))
     kept = [] if args.plot else None  # [frames, classes] floats, for the plot only
@@ -203,7 +216,8 @@ def _run_stream(args) -> int:
         if rows:
             rows.writerow(["frame", "time_s", *model.labels])
         bar = tqdm(total=reader.expected_frames or None, unit="frame", file=sys.stderr)
-        for index, probabilities in enumerate(inference.stream(model, reader, mode, args.window)):
+        outputs = inference.stream(model, reader, mode, args.window, args.smooth)
+        for index, probabilities in enumerate(outputs):
             bar.update()
             if args.print_every and index % args.print_every == 0:
                 top = np.argsort(-probabilities, kind="stable")[:k]
@@ -222,6 +236,18 @@ def _run_stream(args) -> int:
     if kept:
         _write_plots(args, model, spec, np.stack(kept), fps)
     return 0
+
+
+def _describe_mode(mode: str, window: int, smooth: int) -> str:
+    if mode == "states":
+        return "states: the whole video so far (stream signatures)"
+    if mode == "window":
+        return f"window: the last {window} frames"
+    k = smooth or window
+    return (
+        f"smooth: mean of the last {k} outputs of {window}-frame windows "
+        f"(a change shows within {window + k - 2} frames)"
+    )
 
 
 def _write_plots(args, model, spec, probabilities, fps: float) -> None:

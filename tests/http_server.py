@@ -6,7 +6,10 @@ byte ranges (`bytes=a-b`, `bytes=a-`, `bytes=-n`) answered 206 with
 `Content-Range`, 416 when unsatisfiable. It counts the body bytes it sends and
 logs every request, so a test can assert what a client transferred, and it can
 answer chosen statuses (5xx, 401, 404) or cut a transfer short to exercise a
-client's error handling.
+client's error handling. It can also behave like hosts met in the wild: refuse
+suffix ranges (`bytes=-n`: 501, or 416 when n exceeds the file), ignore Range
+altogether (200 with the whole file), or speak TLS with a given certificate
+(`serve_folder(folder, tls=...)`, see `tests/tls.py`).
 
     with serve_folder(tmp_path) as server:
         url = server.url_for("videos.zip")
@@ -24,9 +27,11 @@ import os
 import posixpath
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 
@@ -88,14 +93,22 @@ class TestHTTPServer:
         self._cut_next: list[tuple[int, bool]] = []
         self._path_status: dict[str, int] = {}
         self._auth: str | None = None
+        self._stall_next: list[float] = []
+        self._suffix_refusal: tuple[int, bool] | None = None
+        self._ignore_ranges = False
         self._httpd: http.server.ThreadingHTTPServer | None = None
+        self.scheme = "http"
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
-    def start(self) -> TestHTTPServer:
+    def start(self, tls: ssl.SSLContext | None = None) -> TestHTTPServer:
         handler = type("_BoundHandler", (_Handler,), {"state": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self.scheme = "http"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -115,7 +128,7 @@ class TestHTTPServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url_for(self, rel_path: str) -> str:
         """The URL of a file of the folder, given its path relative to the folder."""
@@ -172,12 +185,31 @@ class TestHTTPServer:
         with self._lock:
             self._auth = authorization
 
+    def stall_next(self, n: int, seconds: float) -> None:
+        """The next n requests wait `seconds` before answering: a client's read times out."""
+        with self._lock:
+            self._stall_next.extend([seconds] * n)
+
+    def refuse_suffix_ranges(self, status: int = 501, only_past_the_start: bool = False) -> None:
+        """Answer `status` to suffix ranges (`bytes=-n`), as some CDNs do (501); with
+        only_past_the_start, only when n exceeds the file (416, as strict servers do)."""
+        with self._lock:
+            self._suffix_refusal = (status, only_past_the_start)
+
+    def ignore_ranges(self, on: bool = True) -> None:
+        """Answer every GET 200 with the whole file, Range or not (as RFC 9110 allows)."""
+        with self._lock:
+            self._ignore_ranges = on
+
     def clear_faults(self) -> None:
         with self._lock:
             self._fail_next.clear()
+            self._stall_next.clear()
             self._cut_next.clear()
             self._path_status.clear()
             self._auth = None
+            self._suffix_refusal = None
+            self._ignore_ranges = False
 
     # --- used by the handler ----------------------------------------------------
 
@@ -190,6 +222,14 @@ class TestHTTPServer:
             if self._auth is not None and authorization != self._auth:
                 return 401
         return None
+
+    def _range_policy(self) -> tuple[tuple[int, bool] | None, bool]:
+        with self._lock:
+            return self._suffix_refusal, self._ignore_ranges
+
+    def _take_stall(self) -> float:
+        with self._lock:
+            return self._stall_next.pop(0) if self._stall_next else 0.0
 
     def _take_cut(self) -> tuple[int, bool] | None:
         with self._lock:
@@ -249,6 +289,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(send_body=True)
 
     def _answer(self, send_body: bool) -> None:
+        stall = self.state._take_stall()
+        if stall:
+            time.sleep(stall)
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         range_header = self.headers.get("Range")
         status, headers, span, full = self._plan(path, range_header)
@@ -286,7 +329,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if full is None:
             return 404, {}, None, None
         total = os.path.getsize(full)
-        wanted = parse_range(range_header, total)
+        suffix_refusal, ignore_ranges = self.state._range_policy()
+        suffix = _RANGE.match((range_header or "").strip())
+        if suffix_refusal and suffix and not suffix.group(1) and suffix.group(2):
+            status, only_past_the_start = suffix_refusal
+            if not only_past_the_start or int(suffix.group(2)) > total:
+                return status, {}, None, None
+        wanted = None if ignore_ranges else parse_range(range_header, total)
         if wanted == "unsatisfiable":
             return 416, {"Content-Range": f"bytes */{total}"}, None, None
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
@@ -314,9 +363,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_folder(folder: str | os.PathLike) -> Iterator[TestHTTPServer]:
-    """Serves `folder` on 127.0.0.1 for the duration of the block."""
-    server = TestHTTPServer(os.fspath(folder)).start()
+def serve_folder(
+    folder: str | os.PathLike, tls: ssl.SSLContext | None = None
+) -> Iterator[TestHTTPServer]:
+    """Serves `folder` on 127.0.0.1 for the duration of the block (HTTPS with `tls`)."""
+    server = TestHTTPServer(os.fspath(folder)).start(tls)
     try:
         yield server
     finally:

@@ -26,3 +26,18 @@ def write_video(path, num_frames: int, fps: float = 25.0, width: int = 160, heig
         writer.write(frame)
     writer.release()
     return path
+
+
+def write_action_sequence(path, motions, seconds_each: float = 4.0, seed: int = 0) -> str:
+    """An AVI of the demo's motions one after another (e.g. SlideLeft, then Grow) in one
+    scene, as `pipeline demo-data` renders them: a video whose action changes."""
+    from pipeline import demo_data
+
+    rng = np.random.default_rng(seed)
+    scene = demo_data._group_look(rng)
+    look = demo_data._clip_look(scene, rng)
+    frames = [
+        demo_data.render_clip(m, rng, look, round(seconds_each * demo_data.FPS)) for m in motions
+    ]
+    demo_data.write_avi(str(path), np.concatenate(frames))
+    return str(path)

@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import tarfile
+import time
 import types
 
 import numpy as np
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 from components.ingest.sources import HttpOptions
 from tests.http_server import closed_port_url, serve_folder
+from tests.tls import self_signed_certificate
 from trainer import checkpoint
 from trainer.architecture import arch_for
 from trainer.checkpoint import CheckpointError, resolve_checkpoint, restore_pretrained
@@ -279,7 +281,8 @@ def test_url_is_downloaded_once(tiny, server, tmp_path):
 def test_download_retries_server_errors_and_broken_transfers(tiny, server, tmp_path):
     server.fail_next(2, status=503)
     server.cut_next(1, after_bytes=100, reset=False)  # a clean close after 100 bytes
-    prefix = resolve_checkpoint(server.url_for("movinet_a0_base.tar.gz"), str(tmp_path), FAST)
+    three = HttpOptions(retries=3, backoff_s=0.01, timeout_s=10.0)  # one per failure
+    prefix = resolve_checkpoint(server.url_for("movinet_a0_base.tar.gz"), str(tmp_path), three)
     assert_same_checkpoint(prefix, tiny.folder)
     assert [r.status for r in server.log] == [503, 503, 200, 200]
     assert not list(tmp_path.rglob(".part-*"))
@@ -287,9 +290,32 @@ def test_download_retries_server_errors_and_broken_transfers(tiny, server, tmp_p
 
 def test_unreachable_url_names_the_url(tmp_path):
     url = closed_port_url("movinet_a0_base.tar.gz")
-    with pytest.raises(CheckpointError, match="cannot reach checkpoint URL") as e:
+    with pytest.raises(CheckpointError, match="cannot download checkpoint") as e:
         resolve_checkpoint(url, str(tmp_path), HttpOptions(retries=1, backoff_s=0.01))
-    assert url in str(e.value)
+    assert url in str(e.value) and "connection refused (after 1 retry)" in str(e.value)
+
+
+def test_https_url_with_a_certificate_that_does_not_verify_fails_at_once(
+    tiny, tmp_path, monkeypatch
+):
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    cert = self_signed_certificate(tmp_path / "tls")
+    with serve_folder(tiny.served, tls=cert.server_context()) as server:
+        url = server.url_for("movinet_a0_base.tar.gz")
+        slow = HttpOptions(retries=3, backoff_s=1.0, timeout_s=10.0)
+        start = time.monotonic()
+        with pytest.raises(CheckpointError) as e:
+            resolve_checkpoint(url, str(tmp_path / "cache"), slow)
+        assert time.monotonic() - start < slow.backoff_s  # not retried
+        message = str(e.value)
+        assert message.startswith(f"cannot download checkpoint {url}: the TLS certificate")
+        assert "if you trust 127.0.0.1" in message and "REQUESTS_CA_BUNDLE" in message
+        assert "retr" not in message and server.log == []
+        # The fix the message gives works.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert.cert_path)
+        prefix = resolve_checkpoint(url, str(tmp_path / "cache"), slow)
+        assert_same_checkpoint(prefix, tiny.folder)
 
 
 def test_url_answering_404_names_the_url_and_status(server, tmp_path):
@@ -297,6 +323,7 @@ def test_url_answering_404_names_the_url_and_status(server, tmp_path):
     with pytest.raises(CheckpointError, match="answered HTTP 404") as e:
         resolve_checkpoint(url, str(tmp_path), FAST)
     assert url in str(e.value)
+    assert len(server.log) == 1  # a 4xx is not retried
 
 
 def test_corrupt_download_is_discarded_and_fetched_again(tiny, server, tmp_path):

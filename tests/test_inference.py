@@ -67,8 +67,8 @@ def test_a_saved_model_from_elsewhere_is_refused(tmp_path):
 
 def test_states_mode_needs_the_stream_signatures():
     base = inference.LoadedModel("/m", types.SimpleNamespace(signatures={}), ("a",), 8, 32)
-    assert inference.stream_mode(base) == "window"
-    with pytest.raises(InferenceError, match="non-causal .* sliding-window"):
+    assert inference.stream_mode(base) == "smooth"
+    with pytest.raises(InferenceError, match="non-causal .* smooth or window mode"):
         inference.stream_mode(base, "states")
     with pytest.raises(InferenceError, match="stream mode must be one of"):
         inference.stream_mode(base, "fast")
@@ -138,7 +138,7 @@ def test_streaming_equals_whole_clip_classification(loaded, tmp_path):
     path = write_video(tmp_path / "clip.avi", num_frames=60)  # 12 frames at 5 fps
     frames = _frames(loaded, path)
     assert len(frames) == 12
-    streamed = list(inference.stream(loaded, FrameReader(path, loaded.frame_spec())))
+    streamed = list(inference.stream(loaded, FrameReader(path, loaded.frame_spec()), "states"))
     assert len(streamed) == 12
     classify = loaded.module.signatures["frames"]
     clip = np.stack([inference.model_input(f) for f in frames])
@@ -174,7 +174,7 @@ def _peak_streaming_bytes(model, path, mode, keep=None) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["states", "window"])
+@pytest.mark.parametrize("mode", ["states", "window", "smooth"])
 def test_streaming_memory_does_not_grow_with_video_length(loaded, tmp_path, mode):
     # 640x480 source frames (900 KB each) sampled at their own rate: keeping the
     # decoded frames would add ~300 MB over the long video, keeping the model's

@@ -1,8 +1,11 @@
 """`python -m kubeflow submit|schedule` as a user runs them, against a fake KFP API."""
 
+import datetime
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,8 +43,9 @@ def test_schedule_create_list_disable_enable(server, package, capsys):
     assert main(["schedule", "--list", *conn]) == 0
     out = capsys.readouterr().out
     assert "disabled recurring run 'nightly'" in out
-    listed = out.splitlines()[-1].split()
+    listed = [line.split() for line in out.splitlines() if line.startswith("recurring-")][-1]
     assert listed[1:3] == ["nightly", "disabled"] and "0 0 3 * * *" in out
+    assert "nightly: disabled (no runs until --enable)" in out
     assert main(["schedule", "--enable", "nightly", *conn]) == 0
     rid = next(iter(server.recurring_runs))
     assert server.requests_to("POST", f"{API}/recurringruns/{rid}:enable")
@@ -118,3 +122,50 @@ def test_runs_get_the_compiled_pipeline_root(server, package, monkeypatch):
     assert roots == ["gs://bucket/root", "gs://other/root"]
     [recurring] = server.requests_to("POST", f"{API}/recurringruns")
     assert recurring.body["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+
+
+def _next_runs(out: str) -> list[tuple[datetime.datetime, datetime.datetime, str]]:
+    """(UTC time, local time, zone name) of each "next runs" line printed."""
+    found = []
+    for line in out.splitlines():
+        match = re.fullmatch(r"\s+(\S+ \S+) UTC = (\S+ \S+) (\S+)", line)
+        if match:
+            utc, local = (datetime.datetime.fromisoformat(g) for g in match.groups()[:2])
+            found.append((utc, local, match.group(3)))
+    return found
+
+
+@pytest.mark.parametrize("zone, offset, name", [("Asia/Kolkata", 5.5, "IST"), ("UTC", 0, "UTC")])
+def test_schedule_says_the_zone_and_prints_the_next_runs_in_utc_and_local_time(
+    server, package, capsys, monkeypatch, zone, offset, name
+):
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        conn = ["--host", server.url, "--token", TOKEN]
+        create = ["schedule", "--cron", "0 0 3 * * *", "--package", package, "--name", "n"]
+        assert main([*create, *conn]) == 0
+        created = capsys.readouterr().out
+        assert main(["schedule", "--list", *conn]) == 0
+        listed = capsys.readouterr().out
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    for out in (created, listed):
+        assert "cron (UTC)" in out and "KFP evaluates cron in UTC" in out
+        runs = _next_runs(out)
+        assert len(runs) == 3
+        for utc, local, zone_name in runs:
+            assert (utc.hour, utc.minute, utc.second) == (3, 0, 0)
+            assert local - utc == datetime.timedelta(hours=offset) and zone_name == name
+        day = datetime.timedelta(days=1)
+        assert runs[1][0] - runs[0][0] == runs[2][0] - runs[1][0] == day
+        now = datetime.datetime.utcnow()
+        assert now < runs[0][0] <= now + datetime.timedelta(days=1)
+
+
+def test_schedule_help_says_the_cron_is_utc(capsys):
+    with pytest.raises(SystemExit):
+        main(["schedule", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "evaluated by KFP in UTC" in out and "03:00 UTC daily" in out

@@ -5,11 +5,12 @@ import csv
 import json
 
 import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.cli import main
-from tests.synthetic_video import write_video
+from tests.synthetic_video import write_action_sequence, write_video
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +105,28 @@ def test_stream_errors_name_the_input(model_dir, videos, tmp_path, capsys):
     assert f"{videos / 'broken.avi'}: cannot open" in capsys.readouterr().err
     assert main(["stream", "--model", model_dir, str(videos / "a.avi"), "--plot", "x.png"]) == 2
     assert "--plot 'x.png': the suffix must be one of" in capsys.readouterr().err
+
+
+def test_stream_default_mode_smooths_the_window_mode_on_a_video_whose_action_changes(
+    model_dir, tmp_path, capsys
+):
+    # The CLI wiring on a real exported model (4-frame windows): the default mode is
+    # smooth, and its probabilities are the mean of the window mode's last 4 outputs.
+    # (Whether the labels follow the cut is tests/test_stream_modes.py's, on a model
+    # whose outputs are known: this tiny one sits near chance.)
+    video = write_action_sequence(tmp_path / "two.avi", ["SlideLeft", "Grow"], 3.0)
+    tables = {mode: tmp_path / f"{mode}.csv" for mode in ("default", "window", "states")}
+    for mode, table in tables.items():
+        extra = [] if mode == "default" else ["--mode", mode]
+        argv = ["stream", "--model", model_dir, video, "--csv", str(table), "--print-every", "0"]
+        assert main([*argv, *extra]) == 0
+        err = capsys.readouterr().err
+        if mode == "default":
+            assert "smooth: mean of the last 4 outputs of 4-frame windows" in err
+            assert "(a change shows within 6 frames)" in err
+    rows = {m: np.loadtxt(t, delimiter=",", skiprows=1)[:, 2:] for m, t in tables.items()}
+    assert all(len(r) == 30 for r in rows.values())  # 2 x 3 s at 5 fps
+    smooth, window = rows["default"], rows["window"]
+    for t in range(30):
+        np.testing.assert_allclose(smooth[t], window[max(0, t - 3) : t + 1].mean(axis=0), atol=2e-6)
+    assert not np.allclose(rows["states"], smooth, atol=1e-3)  # another question, another answer

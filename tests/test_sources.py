@@ -12,7 +12,7 @@ import pytest
 
 from components.ingest import records, sources, transform, ucf101
 from components.ingest.config import IngestConfig
-from components.ingest.errors import IngestError
+from components.ingest.errors import IngestError, SourceUnavailableError
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions, VideoEntry, VideoFetcher
 from components.ingest.video import FrameSpec
@@ -208,22 +208,34 @@ def test_transient_5xx_is_retried_then_succeeds(server, videos_url, tiny_demo, t
         assert read_fetched(fetcher, entries[3]) == zip_bytes(
             tiny_demo.videos_zip, entries[3].member
         )
-    assert [r.status for r in server.log] == [502, 502, 206]
+    # The member's request failed, then the reopened handle's directory read; each was
+    # retried, and the member was fetched once.
+    assert [(r.status, is_tail_read(r)) for r in server.log] == [
+        (502, False),
+        (502, True),
+        (206, True),
+        (206, False),
+    ]
 
 
 def test_persistent_5xx_ends_in_ingest_error_naming_the_url(server, videos_url, tmp_path):
     options = HttpOptions(retries=2, backoff_s=0.01, timeout_s=10.0)
     server.fail_next(100, status=503)
-    with pytest.raises(IngestError, match=re.escape(videos_url)):
+    with pytest.raises(SourceUnavailableError, match=re.escape(videos_url)) as error:
         sources.list_videos(videos_url, options)
+    assert "HTTP 503 Service Unavailable (after 2 retries)" in str(error.value)
     assert [r.status for r in server.log] == [503] * (options.retries + 1)
 
     server.clear_faults()
     entries, _ = sources.list_videos(videos_url, options)
     with open_fetcher(videos_url, tmp_path / "cache", options) as fetcher:
+        server.reset_counters()
         server.fail_next(100, status=500)
-        with pytest.raises(IngestError, match=re.escape(videos_url)):
+        with pytest.raises(SourceUnavailableError, match=re.escape(videos_url)) as error:
             read_fetched(fetcher, entries[0])
+    # One attempt and two retries in all (the member, then reopening the handle twice).
+    assert "HTTP 500 Internal Server Error (after 2 retries)" in str(error.value)
+    assert [r.status for r in server.log] == [500] * (options.retries + 1)
     assert not glob.glob(str(tmp_path / "cache" / "**" / "*.avi"), recursive=True)
 
 
@@ -245,15 +257,30 @@ def test_connection_lost_mid_member_is_retried(
     assert member_requests == [((first, last), after_bytes), ((first, last), last - first + 1)]
 
 
-def test_connection_lost_on_every_attempt_ends_in_ingest_error(server, videos_url, tmp_path):
-    server.cut_next(1, 1000)
-    with pytest.raises(IngestError, match=re.escape(videos_url)):
-        sources.list_videos(videos_url, FAST)
+@pytest.mark.parametrize("reset", [True, False])
+def test_directory_read_cut_short_is_retried(server, videos_url, reset):
+    server.cut_next(2, 1000, reset=reset)
+    entries, _ = sources.list_videos(videos_url, FAST)
+    assert len(entries) == NUM_VIDEOS
+    assert [(r.range, r.body_bytes) for r in server.log] == [
+        (f"bytes=-{TAIL}", 1000),
+        (f"bytes=-{TAIL}", 1000),
+        (f"bytes=-{TAIL}", TAIL),
+    ]
 
+
+def test_connection_lost_on_every_attempt_ends_in_ingest_error(server, videos_url, tmp_path):
+    server.cut_next(100, 1000)
+    with pytest.raises(SourceUnavailableError, match=re.escape(videos_url)) as error:
+        sources.list_videos(videos_url, FAST)
+    assert "broke off" in str(error.value) and f"(after {FAST.retries} retries)" in str(error.value)
+    assert len(server.log) == FAST.retries + 1
+
+    server.clear_faults()
     entries, _ = sources.list_videos(videos_url, FAST)
     with open_fetcher(videos_url, tmp_path / "cache") as fetcher:
         server.cut_next(100, 1000)
-        with pytest.raises(IngestError, match=re.escape(videos_url)):
+        with pytest.raises(SourceUnavailableError, match=re.escape(videos_url)):
             read_fetched(fetcher, entries[0])
         # Once the network is back, the same fetcher serves the next video.
         server.clear_faults()

@@ -22,12 +22,12 @@ import os
 import shutil
 import tarfile
 import tempfile
-import time
 import zlib
 
 from absl import logging
 
-from components.ingest.sources import HttpOptions, _session
+from components.ingest import remote
+from components.ingest.remote import HttpOptions
 from trainer.architecture import KINETICS_CLASSES, MovinetArch, build_backbone, build_classifier
 
 _ACCEPTED = (
@@ -201,65 +201,23 @@ def _staging(folder: str):
 # --- download -------------------------------------------------------------------------------
 
 
-class _BodyError(Exception):
-    """The connection failed mid-body: worth another attempt."""
-
-
 def _download(url: str, dest: str, http: HttpOptions) -> None:
-    """Downloads `url` to `dest` atomically, retrying transfers that break off."""
-    session = _session(http)  # retries refused connections and 5xx answers itself
+    """Downloads `url` to `dest` atomically; components/ingest/remote.py says what is
+    retried (connections, timeouts, broken bodies, 429 and 5xx) and what is not (4xx, TLS)."""
     try:
-        for attempt in range(http.retries + 1):
-            try:
-                _download_once(session, url, dest, http)
-                return
-            except _BodyError as e:
-                if attempt == http.retries:
-                    raise CheckpointError(
-                        f"cannot download checkpoint {url}: {e} (after {http.retries} "
-                        "retries); check the network, or download the .tar.gz and pass its "
-                        "local path"
-                    ) from e
-                delay = http.backoff_s * 2**attempt
-                logging.warning("download of %s broke off (%s); retrying in %.1fs", url, e, delay)
-                time.sleep(delay)
-    finally:
-        session.close()
-
-
-def _download_once(session, url: str, dest: str, http: HttpOptions) -> None:
-    import requests
-
-    try:
-        response = session.get(url, timeout=http.timeout_s, stream=True)
-    except requests.RequestException as e:
-        raise CheckpointError(
-            f"cannot reach checkpoint URL {url}: {e} (after {http.retries} retries); "
-            "check the URL and the network, or download the .tar.gz and pass its local path"
-        ) from e
-    with response:
-        if response.status_code >= 400:
+        written = remote.download(url, dest, http)
+    except remote.RemoteError as e:
+        if e.status is not None and not e.environmental:
             raise CheckpointError(
-                f"checkpoint URL {url} answered HTTP {response.status_code}; expected a "
-                "MoViNet .tar.gz (e.g. Model Garden's movinet_a0_base.tar.gz); check the URL"
+                f"checkpoint URL {url} answered HTTP {e.status}; expected a MoViNet .tar.gz "
+                "(e.g. Model Garden's movinet_a0_base.tar.gz); check the URL"
+            ) from e
+        raise CheckpointError(
+            e.message(
+                "download checkpoint",
+                "check the URL and the network, or download the .tar.gz and pass its local path",
             )
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in response.iter_content(_CHUNK):
-                    f.write(chunk)
-            # Bytes off the wire: with Content-Encoding the decoded size differs.
-            written = response.raw.tell()
-            expected = response.headers.get("Content-Length")
-            if expected is not None and written != int(expected):
-                raise _BodyError(f"got {written} of {expected} bytes")
-            os.replace(tmp, dest)
-        except requests.RequestException as e:
-            raise _BodyError(str(e)) from e
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        ) from e
     logging.info("downloaded checkpoint %s (%d bytes)", url, written)
 
 

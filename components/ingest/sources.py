@@ -18,25 +18,14 @@ import hashlib
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 from collections.abc import Iterator
 
 from absl import logging
 
-from components.ingest import ucf101
-from components.ingest.errors import IngestError
-
-_TRANSIENT_STATUS = (500, 502, 503, 504)
-
-
-@dataclasses.dataclass(frozen=True)
-class HttpOptions:
-    """How hard to try a remote source: attempts, backoff base (seconds), timeout."""
-
-    retries: int = 4
-    backoff_s: float = 0.5
-    timeout_s: float = 60.0
+from components.ingest import remote, ucf101
+from components.ingest.errors import IngestError, SourceUnavailableError
+from components.ingest.remote import HttpOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,46 +130,71 @@ def _entries_from_folder(folder: str) -> list[VideoEntry]:
     return entries
 
 
-def _session(http: HttpOptions):
-    """A requests session that retries connection errors and 5xx with exponential backoff."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+def _ingest_error(error: remote.RemoteError, what: str, fix: str) -> IngestError:
+    """The IngestError for a failed download: SourceUnavailableError when the network, the
+    server or the trust store is at fault, plain IngestError when the input is."""
+    kind = SourceUnavailableError if error.environmental else IngestError
+    return kind(error.message(what, fix))
 
-    retry = Retry(
-        total=http.retries,
-        connect=http.retries,
-        read=http.retries,
-        status=http.retries,
-        backoff_factor=http.backoff_s,
-        status_forcelist=_TRANSIENT_STATUS,
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+
+# Hosts that answered a suffix range (`bytes=-N`) with 501 or 416 in this process:
+# later opens go straight to HEAD and absolute ranges.
+_NO_SUFFIX_RANGES: set[str] = set()
+_SUFFIX_REFUSED = (416, 501)
+
+
+def _open_zip_once(url: str, session, http: HttpOptions) -> zipfile.ZipFile:
+    """One attempt to open a remote zip (its directory read with Range requests).
+
+    remotezip first asks for the last 64 KiB with a suffix range; a server that refuses
+    those (501, or 416 when the file is smaller) is asked its size with HEAD and then
+    read with absolute ranges, which every range-capable server serves.
+    """
+    import remotezip
+
+    suffix = url not in _NO_SUFFIX_RANGES
+    try:
+        try:
+            return remotezip.RemoteZip(
+                url, session=session, timeout=http.timeout_s, support_suffix_range=suffix
+            )
+        except remotezip.RemoteIOError as e:
+            status = remote.http_status(e)
+            if not suffix or status not in _SUFFIX_REFUSED:
+                raise
+            logging.info("%s refused a suffix range (HTTP %d): using HEAD + ranges", url, status)
+            _NO_SUFFIX_RANGES.add(url)
+            return remotezip.RemoteZip(
+                url, session=session, timeout=http.timeout_s, support_suffix_range=False
+            )
+    except zipfile.BadZipFile as e:  # a body cut short is a ProtocolError (see remote.session)
+        raise IngestError(
+            f"remote source {url} is not a zip file ({e}); expected a zip such as "
+            "UCF101_videos.zip; check the URL"
+        ) from e
 
 
 @contextlib.contextmanager
 def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
-    """Opens a remote zip by reading its central directory with Range requests."""
-    import remotezip
-    import urllib3
+    """Opens a remote zip by reading its central directory with Range requests.
 
-    session = _session(http)
-    # urllib3's errors (e.g. a connection reset mid-body) are not OSErrors.
+    Raises:
+      SourceUnavailableError: network, server or TLS failures (after retries if transient).
+      IngestError: the URL is wrong (4xx), not a zip, or its server ignores ranges.
+    """
+    session = remote.session(http)
     try:
-        zf = remotezip.RemoteZip(url, session=session, timeout=http.timeout_s)
-    except (remotezip.RemoteZipError, OSError, urllib3.exceptions.HTTPError) as e:
-        raise IngestError(
-            f"cannot read remote zip {url}: {e} (after {http.retries} retries); "
-            "check the URL and the network, or download it and pass the local path"
+        zf = remote.with_retries(lambda: _open_zip_once(url, session, http), url, http)
+    except remote.RemoteError as e:
+        session.close()
+        raise _ingest_error(
+            e,
+            "read remote zip",
+            "check the URL and the network, or download it and pass the local path",
         ) from e
-    except zipfile.BadZipFile as e:
-        raise IngestError(f"remote source {url} is not a zip file: {e}") from e
+    except BaseException:
+        session.close()
+        raise
     try:
         yield zf
     finally:
@@ -198,15 +212,14 @@ def download_file(url: str, dest: str, http: HttpOptions) -> str:
     """Downloads a small file (e.g. the split lists) once; a rerun reuses `dest`."""
     if os.path.exists(dest):
         return dest
-    session = _session(http)
     try:
-        response = session.get(url, timeout=http.timeout_s)
-        response.raise_for_status()
-    except OSError as e:  # requests' exceptions derive from IOError
-        raise IngestError(f"cannot download {url}: {e} (after {http.retries} retries)") from e
-    finally:
-        session.close()
-    _write_atomically(dest, response.content)
+        remote.download(url, dest, http)
+    except remote.RemoteError as e:
+        raise _ingest_error(
+            e,
+            "download",
+            "check the URL and the network, or download the file and pass its local path",
+        ) from e
     return dest
 
 
@@ -230,6 +243,7 @@ class VideoFetcher:
         self.http = http
         self._zip: zipfile.ZipFile | None = None
         self._remote_cm = None
+        self._session = None  # of a handle reopened after a failed fetch
         self.bytes_fetched = 0
 
     def open(self) -> None:
@@ -244,7 +258,9 @@ class VideoFetcher:
             self._remote_cm.__exit__(None, None, None)
         elif self._zip is not None:
             self._zip.close()
-        self._zip = self._remote_cm = None
+        if self._session is not None:
+            self._session.close()
+        self._zip = self._remote_cm = self._session = None
 
     @contextlib.contextmanager
     def local_path(self, entry: VideoEntry) -> Iterator[str]:
@@ -270,37 +286,23 @@ class VideoFetcher:
             raise IngestError(f"refusing member {member!r}: it would be written outside the cache")
         if os.path.exists(dest) and os.path.getsize(dest) == size:
             return dest
-        import remotezip
-        import urllib3
 
-        # A connection lost mid-member surfaces from the streamed read as urllib3's
-        # ProtocolError or ReadTimeoutError, or as zipfile's EOFError or BadZipFile
-        # (short body, short header): transient like the OSErrors, though none is one.
-        transient = (
-            remotezip.RemoteZipError,
-            OSError,
-            EOFError,
-            zipfile.BadZipFile,
-            urllib3.exceptions.HTTPError,
-        )
-        for attempt in range(self.http.retries + 1):
-            try:
-                if self._zip is None:
-                    self.open()
-                data = self._zip.read(member)
-                break
-            except transient as e:
-                if attempt == self.http.retries:
-                    raise IngestError(
-                        f"cannot fetch {member!r} from {self.source}: {e} "
-                        f"(after {self.http.retries} retries)"
-                    ) from e
-                delay = self.http.backoff_s * 2**attempt
-                logging.warning("fetching %s failed (%s); retrying in %.1fs", member, e, delay)
-                time.sleep(delay)
-                # remotezip keeps the failed response and may read it again (getting
-                # nothing): a fresh handle makes the next attempt fetch the member anew.
-                self.close()
+        def read() -> bytes:
+            if self._zip is None:  # reopened after a failure: one attempt, no retries of its own
+                self._session = remote.session(self.http)
+                self._zip = _open_zip_once(self.source, self._session, self.http)
+            return self._zip.read(member)
+
+        try:
+            # remotezip keeps a failed response and may read it again (getting nothing):
+            # closing the handle makes the next attempt reopen it and fetch the member anew.
+            data = remote.with_retries(read, self.source, self.http, on_retry=self.close)
+        except remote.RemoteError as e:
+            raise _ingest_error(
+                e,
+                f"fetch {member!r} from",
+                "check the network, or download the zip and pass the local path",
+            ) from e
         self.bytes_fetched += len(data)
         _write_atomically(dest, data)
         return dest

@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from pipeline import exits
+
 TOKEN_ENV = "KFP_TOKEN"
 DEFAULT_EXPERIMENT = "video-action"
 
@@ -104,6 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catchup", action="store_true", help="run every missed interval after a pause")
     p.add_argument("--disabled", action="store_true", help="create it disabled")
     _add_connection_args(p)
+    exits.add_verbose_flag(parser, sub)
     return parser
 
 
@@ -271,6 +274,7 @@ class _UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    verbose = exits.is_verbose(args)
 
     import logging as std_logging
 
@@ -280,17 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     from kubeflow.errors import KubeflowError
     from pipeline.config import ConfigError
 
-    logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
+    logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
     # urllib3 warns on each connection retry; the final error says it all.
     std_logging.getLogger("urllib3").setLevel(std_logging.ERROR)
     commands = {"compile": _run_compile, "submit": _run_submit, "schedule": _run_schedule}
-    try:
-        return commands[args.command](args)
-    except _UsageError as e:
-        parser.error(str(e))
-    except KubeflowError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (ConfigError, IngestError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    def command() -> int:
+        try:
+            return commands[args.command](args)
+        except _UsageError as e:
+            parser.error(str(e))  # usage and exit status 2
+
+    return exits.run_command(
+        command, [(KubeflowError, 1), ((ConfigError, IngestError), 2)], verbose
+    )

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 
-from pipeline import predict_cli
+from pipeline import exits, predict_cli
 
 
 def _parse_classes(text: str) -> int | tuple[str, ...]:
@@ -304,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_run_parser(sub)
     predict_cli.add_parsers(sub)
     _add_history_parser(sub)
+    exits.add_verbose_flag(parser, sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "ingest":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    verbose = exits.is_verbose(args)
 
     from absl import logging
 
@@ -314,20 +316,19 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
     from pipeline.store import StoreBusyError
 
-    logging.set_verbosity(logging.INFO if os.environ.get("VERBOSE") else logging.WARNING)
-    if args.command in predict_cli.COMMANDS:
-        return predict_cli.run(args)
-    try:
-        if args.command == "demo-data":
-            return _run_demo(args)
-        if args.command == "run":
-            return _run_pipeline(args)
-        if args.command == "history":
-            return _run_history(args)
-        return _run_ingest(args, extra)
-    except (SourceUnavailableError, StoreBusyError) as e:  # the environment, not the input
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (IngestError, ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
+    commands = {
+        "demo-data": lambda: _run_demo(args),
+        "run": lambda: _run_pipeline(args),
+        "history": lambda: _run_history(args),
+        "ingest": lambda: _run_ingest(args, extra),
+        **{name: (lambda: predict_cli.run(args)) for name in predict_cli.COMMANDS},
+    }
+    return exits.run_command(
+        commands[args.command],
+        [
+            ((SourceUnavailableError, StoreBusyError), 1),  # the environment, not the input
+            ((IngestError, ConfigError, ValueError), 2),
+        ],
+        verbose,
+    )

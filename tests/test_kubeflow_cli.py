@@ -114,9 +114,9 @@ def test_runs_get_the_compiled_pipeline_root(server, package, monkeypatch):
     with open(package, "w") as f:
         yaml.safe_dump(spec, f)
     argv = ["--host", server.url, "--package", package]
-    assert main(["submit", *argv]) == 0
-    assert main(["submit", *argv, "--pipeline-root", "gs://other/root"]) == 0
-    assert main(["schedule", "--cron", "0 0 3 * * *", "--name", "n", *argv]) == 0
+    assert main(["submit", *argv, "--version", "v1"]) == 0
+    assert main(["submit", *argv, "--version", "v2", "--pipeline-root", "gs://other/root"]) == 0
+    assert main(["schedule", "--cron", "0 0 3 * * *", "--name", "n", "--version", "v3", *argv]) == 0
     runs = server.requests_to("POST", f"{API}/runs")
     roots = [r.body["runtime_config"]["pipeline_root"] for r in runs]
     assert roots == ["gs://bucket/root", "gs://other/root"]

@@ -1,19 +1,14 @@
 """Pipeline names Kubeflow refuses, and the one-line error every CLI must give for them."""
 
-import os
 import subprocess
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import cli_process
 
 
 def run_module(*argv: str) -> subprocess.CompletedProcess:
     """`python -m ...` as a user types it (without TF_CPP_MIN_LOG_LEVEL: nothing may
     load TensorFlow before a bad config is refused)."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run(
-        [sys.executable, "-m", *argv], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    return cli_process.run_module(*argv, env={"TF_CPP_MIN_LOG_LEVEL": None})
 
 
 # (name, the valid name the error suggests)

@@ -1,15 +1,10 @@
 """Every CLI error is one line with an exit status; `--verbose` adds the traceback
 (pipeline/exits.py), for the errors nobody foresaw too."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from pipeline import exits
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.cli_process import run_module
 
 
 class InputError(ValueError):
@@ -44,11 +39,7 @@ def test_verbose_raises_for_the_traceback():
 
 
 def run_cli(*argv):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
-    env.pop("VERBOSE", None)
-    return subprocess.run(
-        [sys.executable, "-m", *argv], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    return run_module(*argv)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,6 @@ refuse suffix ranges or ignore Range, TLS certificates that do not verify, 429s;
 what `python -m pipeline ingest` says about them (one line, exit 1 for the environment)."""
 
 import os
-import subprocess
-import sys
 import time
 import zipfile
 
@@ -13,10 +11,10 @@ import pytest
 from components.ingest import remote, sources
 from components.ingest.errors import IngestError, SourceUnavailableError
 from components.ingest.sources import HttpOptions, VideoFetcher
+from tests.cli_process import run_module
 from tests.http_server import closed_port_url, serve_folder
 from tests.tls import self_signed_certificate
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = HttpOptions(retries=3, backoff_s=0.01, timeout_s=10.0)
 # A backoff long enough that one retry would show in the elapsed time.
 SLOW_BACKOFF = HttpOptions(retries=3, backoff_s=1.0, timeout_s=10.0)
@@ -39,19 +37,11 @@ def requests_made(server):
 
 
 def run_cli(*args, env=None, timeout=120):
-    """`python -m pipeline ...` in a child process, as a user runs it."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
-    full_env.update(env or {})
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    """`python -m pipeline ...` in a child process: (result, seconds)."""
+    result = run_module(
+        "pipeline", *args, env={"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}, timeout=timeout
     )
-    return result, time.monotonic() - start
+    return result, result.elapsed
 
 
 def error_lines(stderr: str) -> list[str]:

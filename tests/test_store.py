@@ -14,6 +14,7 @@ import yaml
 
 from pipeline import store
 from pipeline.store import StoreBusyError
+from tests.cli_process import run_module
 from tests.tiny_pipeline import tiny_config_dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,16 +98,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def run_cli(*args, timeout: float = 300):
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return result, time.monotonic() - start
+    """`python -m pipeline ...` in a child process: (result, seconds)."""
+    result = run_module("pipeline", *args, env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=timeout)
+    return result, result.elapsed
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -24,7 +24,7 @@ from absl import logging
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from pipeline.config import ConfigError, KubeflowConfig, PipelineConfig, load_config
+from pipeline.config import ConfigError, KubeflowConfig, PipelineConfig
 from pipeline.pipeline import ALWAYS_RUN, create_pipeline
 
 SPAN_PARAMETER = "span"
@@ -42,22 +42,6 @@ _MEMORY_UNITS = {
     "GI": 2**30 / 1e9,
     "TI": 2**40 / 1e9,
 }
-
-
-def compile_pipeline(config_path: str | None, output: str, overrides: list[str] = ()) -> str:
-    """Writes the KFP 2 pipeline spec of the config's pipeline.
-
-    Args:
-      config_path: pipeline config file (YAML/JSON); None for the built-in config.
-      output: the file to write: `.yaml`/`.yml` for a bare PipelineSpec (what the
-        KFP server takes), `.json` for TFX's PipelineJob.
-      overrides: `key=value` config overrides, as `--set` takes them.
-
-    Returns:
-      The path written.
-    """
-    config = load_config(config_path, overrides)
-    return compile_config(config, output)
 
 
 # Storage every step's pod reads and writes itself: TFX executors open their
@@ -85,7 +69,19 @@ def storage_warnings(config: PipelineConfig) -> list[str]:
 
 
 def compile_config(config: PipelineConfig, output: str) -> str:
-    """compile_pipeline for a loaded config."""
+    """Writes the KFP 2 pipeline spec of the config's pipeline.
+
+    Args:
+      config: the loaded pipeline config (`pipeline.config.load_config`).
+      output: the file to write: `.yaml`/`.yml` for a bare PipelineSpec (what the
+        KFP server takes), `.json` for TFX's PipelineJob.
+
+    Returns:
+      The path written.
+
+    Raises:
+      ConfigError: `output` names neither a .yaml nor a .json file.
+    """
     if not output.endswith((".yaml", ".yml", ".json")):
         raise ConfigError(f"--output {output!r}: name a .yaml file (or .json for TFX's job)")
     span = tfx.dsl.experimental.RuntimeParameter(

@@ -136,7 +136,7 @@ def network_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def session(http: HttpOptions):
+def session():
     """A requests session for `with_retries`: no retries of its own, short bodies are
     errors, and SSL_CERT_FILE is honoured as REQUESTS_CA_BUNDLE is.
 
@@ -146,7 +146,6 @@ def session(http: HttpOptions):
     import requests
     from requests.adapters import HTTPAdapter
 
-    del http  # timeouts are per request
     s = requests.Session()
     adapter = HTTPAdapter(max_retries=0)
     s.mount("http://", adapter)
@@ -216,7 +215,7 @@ def download(url: str, dest: str, http: HttpOptions) -> int:
       RemoteError: as `with_retries`.
     """
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    s = session(http)
+    s = session()
 
     def once() -> int:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".part-")

@@ -182,7 +182,7 @@ def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
       SourceUnavailableError: network, server or TLS failures (after retries if transient).
       IngestError: the URL is wrong (4xx), not a zip, or its server ignores ranges.
     """
-    session = remote.session(http)
+    session = remote.session()
     try:
         zf = remote.with_retries(lambda: _open_zip_once(url, session, http), url, http)
     except remote.RemoteError as e:
@@ -289,7 +289,7 @@ class VideoFetcher:
 
         def read() -> bytes:
             if self._zip is None:  # reopened after a failure: one attempt, no retries of its own
-                self._session = remote.session(self.http)
+                self._session = remote.session()
                 self._zip = _open_zip_once(self.source, self._session, self.http)
             return self._zip.read(member)
 

@@ -43,7 +43,6 @@ from absl import logging
 from components.ingest import records
 from components.ingest.video import FrameSpec, VideoDecodeError, decode_clip, encode_jpeg
 from components.served_model import versions
-from components.served_model.versions import is_saved_model
 from trainer.export import CONFIG_FILE, LABELS_FILE
 
 STREAM_MODES = ("auto", "states", "window", "smooth")
@@ -124,7 +123,7 @@ def resolve_model_dir(path: str) -> str:
     """
     if not tf.io.gfile.isdir(path):
         raise InferenceError(f"--model {path!r} is not a directory; {_WHAT_A_MODEL_IS}")
-    if is_saved_model(path):
+    if versions.is_saved_model(path):
         return path
     version = _newest_version(path)
     if version:
@@ -155,7 +154,7 @@ def _newest_artifact(root: str, pattern: str) -> str | None:
     found = []
     for folder in glob.glob(os.path.join(root, pattern), recursive=True):
         match = re.search(r"[/\\](\d+)(?:[/\\]Format-Serving)?$", folder.rstrip("/\\"))
-        model = folder if is_saved_model(folder) else _newest_version(folder)
+        model = folder if versions.is_saved_model(folder) else _newest_version(folder)
         if match and model:
             found.append((int(match.group(1)), model))
     return max(found)[1] if found else None

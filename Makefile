@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Python 3.10 is required by tfx 1.16 (see DESIGN.md); find it on a fresh machine.
+# Python 3.10 is required by tfx 1.16 (tfx 1.16's python_requires); find it on a fresh machine.
 # (pyenv's `python3.10` shim exists even where it cannot run, so each candidate is tried.)
 PYTHON310 ?= $(shell for p in $$(ls -d $(HOME)/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | sort -rV) \
 	$$(command -v python3.10); do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' \

@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.ingest import spans, transform
+from components.ingest import contract, spans, transform
 from components.ingest.config import IngestConfig
 
 
@@ -47,6 +47,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = transform.finish_ingest(selection, refused, config, examples.uri)
 
         examples.set_string_custom_property("label_names", json.dumps(list(report.class_names)))
+        examples.set_string_custom_property(
+            contract.PROPERTY, contract.FrameContract.of_ingest(config).to_json()
+        )
         for split in transform.SPLITS:
             examples.set_int_custom_property(f"num_{split}", sum(report.written[split].values()))
         examples.set_int_custom_property("num_bad", len(report.bad))

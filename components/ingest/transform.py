@@ -16,7 +16,7 @@ import zipfile
 import apache_beam as beam
 from absl import logging
 
-from components.ingest import duplicates, records, sources, ucf101
+from components.ingest import contract, duplicates, records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import EVAL, TRAIN, PlannedVideo, Selection, select_videos
@@ -260,6 +260,8 @@ def finish_ingest(
     )
     with open(os.path.join(output_dir, LABELS_FILE), "w", encoding="utf-8") as f:
         f.write("\n".join(selection.class_names) + "\n")
+    with open(os.path.join(output_dir, contract.CONTRACT_FILE), "w", encoding="utf-8") as f:
+        f.write(contract.FrameContract.of_ingest(config).to_json())
     with open(os.path.join(output_dir, REPORT_FILE), "w", encoding="utf-8") as f:
         json.dump(report.to_dict(), f, indent=2, sort_keys=True)
     if report.bad_fraction > config.max_bad_fraction:

@@ -80,3 +80,30 @@ def test_local_runner_keys_the_ingest_on_the_data(tiny_demo, tmp_path, monkeypat
     assert ingest_fingerprint() == first  # unchanged data: the same cache key
     write_video(tmp_path / "videos" / "Right" / "new.avi", 5, 25.0, 32, 32)
     assert ingest_fingerprint() != first  # a clip added: a new key
+
+
+def test_history_shows_the_fingerprint_and_data_warnings():
+    from pipeline.history import RunRecord, format_history
+
+    record = RunRecord(
+        run_id="r1",
+        pipeline="p",
+        started_ms=0,
+        span=0,
+        source="videos/",
+        fingerprint="sha256:0123456789abcdef",
+        data_warnings={"duplicate_groups": 1, "video_warnings": 2},
+        examples="",
+        model="",
+        baseline="",
+        blessed=False,
+        reasons=[],
+        headline={},
+        report="",
+        pushed_to="",
+        already_served="",
+        executions={},
+    )
+    text = format_history([record])
+    assert "data fingerprint: sha256:0123456789abcdef" in text
+    assert "1 group(s) of identical videos" in text and "2 video(s) with a header" in text

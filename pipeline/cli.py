@@ -289,6 +289,8 @@ def _print_report(report, output: str, elapsed: float) -> None:
         print(f"refused unsafe member name {name!r}")
     for warning in report.warnings:
         print(f"warning: {warning}")
+    for warning in report.video_warnings:
+        print(f"warning: {warning['video']}: {warning['warning']}")
     print(f"{report.selected - len(report.bad)} videos written in {elapsed:.1f}s")
 
 

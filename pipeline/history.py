@@ -36,6 +36,9 @@ class RunRecord:
       started_ms: when the run started (ms since the epoch).
       span: the data span its Examples hold (None when the ingest did not finish).
       source: the data source the ingest read for that span.
+      fingerprint: the source's fingerprint the ingest's cache key holds ('' if none).
+      data_warnings: identical videos under two labels or splits (groups), and videos
+        whose header the decoder did not trust, as the ingest counted them.
       examples: the Examples artifact's folder.
       model: the trained model's folder ('' when training did not finish).
       baseline: the served model it was judged against ('' when none was served).
@@ -54,6 +57,8 @@ class RunRecord:
     started_ms: int
     span: int | None
     source: str
+    fingerprint: str
+    data_warnings: dict[str, int]
     examples: str
     model: str
     baseline: str
@@ -138,6 +143,12 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
         if examples and "span" in examples.properties
         else None,
         source=_custom(examples, "source"),
+        fingerprint=_custom(examples, "source_fingerprint"),
+        data_warnings={
+            k: int(_custom(examples, f"num_{k}", 0))
+            for k in ("duplicate_groups", "video_warnings")
+            if _custom(examples, f"num_{k}", 0)
+        },
         examples=examples.uri if examples else "",
         model=model.uri if model else "",
         baseline=_custom(served, "served_from"),
@@ -195,6 +206,14 @@ def format_history(records: list[RunRecord]) -> str:
         lines = [f"run {r.run_id}  {started:%Y-%m-%d %H:%M:%S} UTC  span {span}"]
         if r.source:
             lines.append(f"  data:    {r.source}")
+        if r.fingerprint:
+            lines.append(f"  data fingerprint: {r.fingerprint}")
+        if r.data_warnings.get("duplicate_groups"):
+            n = r.data_warnings["duplicate_groups"]
+            lines.append(f"  warning: {n} group(s) of identical videos under two labels or splits")
+        if r.data_warnings.get("video_warnings"):
+            n = r.data_warnings["video_warnings"]
+            lines.append(f"  warning: {n} video(s) with a header the decoder did not trust")
         lines.append(f"  model:   {r.model or '(not trained)'}")
         if r.baseline:
             lines.append(f"  judged against the served model {r.baseline}")

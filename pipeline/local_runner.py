@@ -4,7 +4,10 @@ With caching on, a rerun reuses every component whose inputs and parameters did
 not change, so a run killed halfway (say during training) picks up where it
 stopped when started again. ServedModel is the exception (it reads the serving
 directory, which changes between runs), so it and what consumes it (Evaluator,
-ModelReport, Pusher) run each time; the Kubeflow compiler does the same.
+ModelReport, Pusher) run each time; the Kubeflow compiler does the same. The
+ingest's cache key holds a fingerprint of the source (file names, sizes and
+modification times; ETag/Last-Modified/size for URLs) taken here, so replaced or
+added videos at the same path re-ingest and re-run everything downstream.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
+from components.ingest.fingerprint import source_fingerprint
 from pipeline import store
 from pipeline.beam import local_beam_args
 from pipeline.config import PipelineConfig
@@ -38,7 +42,11 @@ def run_local(
     with store.exclusive_run(config.metadata_db, config.name, wait_s, on_wait):
         metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
         beam_args = local_beam_args(config.beam_args, config.workers)
-        pipeline = create_pipeline(config, beam_args, metadata)
+        # Keys the ingest's cache on the data: replaced or added videos re-ingest.
+        fingerprint = source_fingerprint(
+            config.ingest.source, config.ingest.split_lists, config.span
+        )
+        pipeline = create_pipeline(config, beam_args, metadata, source_fingerprint=fingerprint)
         tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
         return summarize_latest_run(config.metadata_db, config.name)
 

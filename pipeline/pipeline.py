@@ -40,15 +40,21 @@ def planned_class_count(config: PipelineConfig) -> int | None:
     return len(classes)
 
 
-def create_components(config: PipelineConfig, span=None) -> list:
+def create_components(config: PipelineConfig, span=None, source_fingerprint: str = "") -> list:
     """The pipeline's components, in order.
 
     Args:
       config: the pipeline's configuration.
       span: the span to ingest, default config.span; the Kubeflow compiler passes a
         RuntimeParameter so each run may choose it.
+      source_fingerprint: what the data holds now (components/ingest/fingerprint.py),
+        which the runner computes; it keys the ingest's cache ('' : none).
     """
-    ingest = VideoIngest(config=config.ingest, span=config.span if span is None else span)
+    ingest = VideoIngest(
+        config=config.ingest,
+        span=config.span if span is None else span,
+        source_fingerprint=source_fingerprint,
+    )
     statistics_gen = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(
@@ -101,6 +107,7 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
     span=None,
+    source_fingerprint: str = "",
 ) -> tfx.dsl.Pipeline:
     """The TFX pipeline for `config`.
 
@@ -111,11 +118,12 @@ def create_pipeline(
       metadata_connection_config: ML Metadata connection (local runs); None lets the
         orchestrator provide it (Kubeflow).
       span: the span to ingest (default config.span), e.g. a RuntimeParameter.
+      source_fingerprint: keys the ingest's cache on the data (see create_components).
     """
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config, span),
+        components=create_components(config, span, source_fingerprint),
         enable_cache=config.cache_enabled,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(

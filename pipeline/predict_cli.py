@@ -26,8 +26,19 @@ def _add_model_args(p) -> None:
         help="SavedModel directory, serving base directory (newest version) or pipeline root",
     )
     p.add_argument("--top-k", type=int, default=3, help="labels shown per prediction")
-    p.add_argument("--fps", type=float, default=5.0, help="sampling rate (the ingest's)")
-    p.add_argument("--resize-mode", default="pad", choices=("pad", "crop", "stretch"))
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="samples per second of video (default and only accepted value: the model's "
+        "frame contract, how its training frames were made)",
+    )
+    p.add_argument(
+        "--resize-mode",
+        default=None,
+        choices=("pad", "crop", "stretch"),
+        help="default and only accepted value: the model's frame contract",
+    )
 
 
 def add_parsers(sub) -> None:
@@ -41,7 +52,13 @@ def add_parsers(sub) -> None:
         help=f"write the predictions to FILE.csv or FILE.jsonl (default with a folder: "
         f"{DEFAULT_FOLDER_OUTPUT})",
     )
-    p.add_argument("--num-frames", type=int, default=32, help="frames sampled per video")
+    p.add_argument(
+        "--num-frames",
+        type=int,
+        default=None,
+        help="frames stored per video, as the ingest (not the model's window; default and "
+        "only accepted value: the model's frame contract)",
+    )
 
     p = sub.add_parser(
         "stream",
@@ -129,6 +146,7 @@ def _run_predict(args) -> int:
     if not videos:
         raise ValueError(f"no video ({', '.join(VIDEO_EXTENSIONS)}) in {args.videos}")
     model = inference.load_model(args.model)
+    inference.check_frame_options(model, args.fps, args.resize_mode, args.num_frames)
     spec = model.frame_spec(num_frames=args.num_frames, fps=args.fps, resize_mode=args.resize_mode)
     k = min(args.top_k, len(model.labels))
     failed = 0
@@ -203,11 +221,12 @@ def _run_stream(args) -> int:
         )
     model = inference.load_model(args.model)
     mode = inference.stream_mode(model, args.mode)
-    spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode)
+    inference.check_frame_options(model, args.fps, args.resize_mode)
+    spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode, at_model_resolution=True)
     reader = FrameReader(args.video, spec)
     fps = reader.sampled_fps
     how = _describe_mode(mode, args.window or model.num_frames, args.smooth)
-    print(f"{args.video}: {fps:g} frames/s, {how}, model {model.path}", file=sys.stderr)
+    print(f"{args.video}: {fps:g} samples/s of video, {how}, model {model.path}", file=sys.stderr)
     k = min(args.top_k, len(model.labels))
     kept = [] if args.plot else None  # [frames, classes] floats, for the plot only
     csv_file = open(args.csv, "w", newline="") if args.csv else None
@@ -222,9 +241,10 @@ def _run_stream(args) -> int:
             if args.print_every and index % args.print_every == 0:
                 top = np.argsort(-probabilities, kind="stable")[:k]
                 text = _top_text([(model.labels[i], float(probabilities[i])) for i in top])
-                bar.write(f"{index:6d} {index / fps:8.2f}s  {text}")
+                bar.write(f"{index:6d} {reader.timestamps[index]:8.2f}s  {text}")
             if rows:
-                rows.writerow([index, f"{index / fps:.3f}", *(f"{p:.6f}" for p in probabilities)])
+                time_s = f"{reader.timestamps[index]:.3f}"
+                rows.writerow([index, time_s, *(f"{p:.6f}" for p in probabilities)])
             if kept is not None:
                 kept.append(probabilities)
         bar.close()

@@ -25,7 +25,8 @@ def _record() -> records.VideoRecord:
         media_id="UCF101/v_HandStandPushups_g01_c02.avi",
         group="g01",
         num_real_frames=2,
-        frame_stride=5,
+        timestamps_us=(0, 200_200, 400_400),
+        sample_fps=5.0,
         source_fps=29.97,
         height=HEIGHT,
         width=WIDTH,
@@ -59,7 +60,10 @@ def test_feature_keys_parse_with_tensorflow():
         records.GROUP_KEY: tf.io.FixedLenFeature([], tf.string),
         records.NUM_FRAMES_KEY: tf.io.FixedLenFeature([], tf.int64),
         records.NUM_REAL_FRAMES_KEY: tf.io.FixedLenFeature([], tf.int64),
-        records.STRIDE_KEY: tf.io.FixedLenFeature([], tf.int64),
+        records.FRAME_TIMESTAMPS_KEY: tf.io.VarLenFeature(tf.int64),
+        records.START_TIMESTAMP_KEY: tf.io.FixedLenFeature([], tf.int64),
+        records.END_TIMESTAMP_KEY: tf.io.FixedLenFeature([], tf.int64),
+        records.SAMPLE_FPS_KEY: tf.io.FixedLenFeature([], tf.float32),
         records.SOURCE_FPS_KEY: tf.io.FixedLenFeature([], tf.float32),
         records.HEIGHT_KEY: tf.io.FixedLenFeature([], tf.int64),
         records.WIDTH_KEY: tf.io.FixedLenFeature([], tf.int64),
@@ -72,7 +76,11 @@ def test_feature_keys_parse_with_tensorflow():
     assert int(parsed[records.LABEL_KEY]) == 7
     assert int(parsed[records.NUM_FRAMES_KEY]) == 3
     assert int(parsed[records.NUM_REAL_FRAMES_KEY]) == 2
-    assert int(parsed[records.STRIDE_KEY]) == 5
+    times = tf.sparse.to_dense(parsed[records.FRAME_TIMESTAMPS_KEY]).numpy().tolist()
+    assert times == [0, 200_200, 400_400]
+    assert int(parsed[records.START_TIMESTAMP_KEY]) == 0
+    assert int(parsed[records.END_TIMESTAMP_KEY]) == 400_400
+    assert float(parsed[records.SAMPLE_FPS_KEY]) == 5.0
     assert parsed[records.LABEL_TEXT_KEY].numpy() == b"HandstandPushups"
     assert parsed[records.MEDIA_ID_KEY].numpy() == record.media_id.encode()
     assert (int(parsed[records.HEIGHT_KEY]), int(parsed[records.WIDTH_KEY])) == (HEIGHT, WIDTH)
@@ -100,7 +108,12 @@ def _tf_example(record: records.VideoRecord):
         records.GROUP_KEY: _bytes([record.group.encode()]),
         records.NUM_FRAMES_KEY: _ints([len(record.jpeg_frames)]),
         records.NUM_REAL_FRAMES_KEY: _ints([record.num_real_frames]),
-        records.STRIDE_KEY: _ints([record.frame_stride]),
+        records.FRAME_TIMESTAMPS_KEY: _ints(record.timestamps_us),
+        records.START_TIMESTAMP_KEY: _ints(record.timestamps_us[:1] or [0]),
+        records.END_TIMESTAMP_KEY: _ints(record.timestamps_us[-1:] or [0]),
+        records.SAMPLE_FPS_KEY: tf.train.Feature(
+            float_list=tf.train.FloatList(value=[record.sample_fps])
+        ),
         records.SOURCE_FPS_KEY: tf.train.Feature(
             float_list=tf.train.FloatList(value=[record.source_fps])
         ),
@@ -115,8 +128,8 @@ def _tf_example(record: records.VideoRecord):
     [
         {},
         # Negative int64 (10-byte varint), multi-byte varints, non-ASCII text, no frames.
-        {"label": -1, "frame_stride": 2**40, "height": 300, "label_text": "Tänzer"},
-        {"jpeg_frames": (), "num_real_frames": 0, "source_fps": 0.0},
+        {"label": -1, "timestamps_us": (2**40,), "height": 300, "label_text": "Tänzer"},
+        {"jpeg_frames": (), "num_real_frames": 0, "timestamps_us": (), "source_fps": 0.0},
     ],
 )
 def test_example_bytes_equal_the_example_tensorflow_builds(changes):

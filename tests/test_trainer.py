@@ -31,6 +31,7 @@ def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
         "serving_default",
         "frames",
         "labels",
+        "frame_contract",
         "init_states",
         "stream_step",
     }
@@ -105,7 +106,7 @@ def test_base_variant_with_fast_3d_exports_without_stream_signatures(
     examples_dir, tmp_path_factory
 ):
     _, model = train(examples_dir, tmp_path_factory, variant="base", epochs=1)
-    assert set(model.signatures) == {"serving_default", "frames", "labels"}
+    assert set(model.signatures) == {"serving_default", "frames", "labels", "frame_contract"}
     out = model.signatures["serving_default"](examples=tf.constant(eval_records(examples_dir, 2)))
     assert out["probabilities"].shape == (2, 3)
 

@@ -5,6 +5,7 @@ import json
 import os
 import zipfile
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -51,7 +52,10 @@ def test_records_hold_frames_labels_and_official_split(tiny_demo, tmp_path):
         assert frames.shape == (6, 48, 64, 3)
         assert record.label_text == lists.class_names[record.label]
         assert ucf101.parse_video_name(record.media_id).class_name == record.label_text
-        assert record.frame_stride == 5  # 25 fps sampled at 5 fps
+        assert record.sample_fps == 5.0
+        assert np.diff(record.timestamps_us[: record.num_real_frames]).tolist() == [200_000] * (
+            record.num_real_frames - 1
+        )  # 25 fps sampled at 5 fps: every 5th frame
         assert record.num_real_frames == 6  # 40 frames / 5 = 8 sampled, centre 6 kept
     assert sum(report.written["eval"].values()) == len(evaluation)
     assert report.bad == ()

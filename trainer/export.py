@@ -8,6 +8,9 @@ Signatures:
   window's alone, so evaluation reports single-clip beside multi-clip accuracy;
 - `frames(frames: float32 [B, T, H, W, 3] in [0, 1])`: one clip per row;
 - `labels()`: the class names, in label order;
+- `frame_contract()`: `frame_contract` string [], the JSON of the ingest's frame
+  settings (components/ingest/contract.py; '' for a model trained on data from
+  before the contract), also in `assets.extra/frame_contract.json`;
 - causal models: `init_states(input_shape: int32 [5])` and
   `stream_step(image [B, T, H, W, 3], **states)`, which returns the
   probabilities after those frames and the new states.
@@ -23,6 +26,7 @@ import os
 import tensorflow as tf
 from tensorflow.python.trackable.data_structures import NoDependency
 
+from components.ingest.contract import FrameContract, write_contract
 from trainer import input as video_input
 from trainer.architecture import MovinetArch
 from trainer.config import TrainerConfig
@@ -41,8 +45,10 @@ class VideoModelModule(tf.Module):
         labels: list[str],
         config: TrainerConfig,
         arch: MovinetArch,
+        contract: FrameContract | None = None,
     ):
         super().__init__()
+        self.contract_json = tf.constant(contract.to_json() if contract else "")
         # Track the variables, not the Keras objects: saving Keras layers traces a
         # call function for every layer (minutes for MoViNet), none of which the
         # signatures need.
@@ -107,6 +113,10 @@ class VideoModelModule(tf.Module):
     def labels(self):
         return {"labels": self.label_names}
 
+    @tf.function(autograph=False, input_signature=[])
+    def frame_contract(self):
+        return {"frame_contract": self.contract_json}
+
     def stream_signatures(self, input_shape) -> dict:
         """`init_states` and `stream_step` concrete functions (causal models)."""
         backbone = self.classifier.backbone
@@ -164,13 +174,16 @@ def export_model(
     config: TrainerConfig,
     arch: MovinetArch,
     export_dir: str,
+    contract: FrameContract | None = None,
 ) -> str:
-    """Writes the SavedModel (plus labels.txt and the trainer config beside it)."""
-    module = VideoModelModule(classifier, labels, config, arch)
+    """Writes the SavedModel (plus labels.txt, the trainer config and the ingest's
+    frame contract beside it, in assets.extra/)."""
+    module = VideoModelModule(classifier, labels, config, arch, contract)
     signatures = {
         "serving_default": module.serve_examples,
         "frames": module.serve_frames,
         "labels": module.labels,
+        "frame_contract": module.frame_contract,
     }
     if arch.causal:
         # Build the stream path's variables and state shapes once before tracing.
@@ -187,4 +200,6 @@ def export_model(
         f.write("\n".join(labels) + "\n")
     with tf.io.gfile.GFile(os.path.join(extra, CONFIG_FILE), "w") as f:
         f.write(json.dumps({"trainer": json.loads(config.to_json()), "variant": arch.variant}))
+    if contract is not None:
+        write_contract(contract, extra)
     return export_dir

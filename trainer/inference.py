@@ -41,6 +41,7 @@ import tensorflow as tf
 from absl import logging
 
 from components.ingest import records
+from components.ingest.contract import FrameContract, read_contract
 from components.ingest.video import FrameSpec, VideoDecodeError, decode_clip, encode_jpeg
 from components.served_model import versions
 from trainer.export import CONFIG_FILE, LABELS_FILE
@@ -48,7 +49,7 @@ from trainer.export import CONFIG_FILE, LABELS_FILE
 STREAM_MODES = ("auto", "states", "window", "smooth")
 DEFAULT_STREAM_MODE = "smooth"  # `stream` is for videos of several actions: see above
 OUTPUT_KEYS = ("probabilities", "top_k_probabilities", "top_k_indices", "top_k_labels")
-# The ingest's defaults (pipeline ingest --num-frames/--fps/--jpeg-quality).
+# The ingest's defaults, for models exported before they carried their frame contract.
 INGEST_NUM_FRAMES = 32
 INGEST_FPS = 5.0
 INGEST_JPEG_QUALITY = 90
@@ -72,6 +73,28 @@ class LoadedModel:
     labels: tuple[str, ...]
     num_frames: int
     resolution: int
+    contract: FrameContract | None = None
+
+    @property
+    def window_frames(self) -> int:
+        """The model's window: frames per clip it classifies (TrainerConfig.num_frames),
+        not the frames the ingest stores per video (`frame_contract().frames_per_video`)."""
+        return self.num_frames
+
+    def frame_contract(self) -> FrameContract:
+        """The ingest's frame settings the model was trained on; for a model from
+        before the contract, the ingest's defaults at the model's resolution."""
+        if self.contract is not None:
+            return self.contract
+        return FrameContract(
+            target_fps=INGEST_FPS,
+            frame_step=0,
+            frames_per_video=INGEST_NUM_FRAMES,
+            height=self.resolution,
+            width=self.resolution,
+            resize_mode="pad",
+            jpeg_quality=INGEST_JPEG_QUALITY,
+        )
 
     @property
     def causal(self) -> bool:
@@ -80,17 +103,24 @@ class LoadedModel:
 
     def frame_spec(
         self,
-        num_frames: int = INGEST_NUM_FRAMES,
-        fps: float = INGEST_FPS,
-        resize_mode: str = "pad",
+        num_frames: int | None = None,
+        fps: float | None = None,
+        resize_mode: str | None = None,
+        at_model_resolution: bool = False,
     ) -> FrameSpec:
-        """The ingest's FrameSpec at this model's resolution."""
+        """The ingest's FrameSpec by the model's frame contract; arguments given
+        replace the contract's values (library use: the CLI refuses contradictions,
+        see `check_frame_options`). `at_model_resolution`: frames at the model's
+        input size (streaming) instead of the stored size (records)."""
+        c = self.frame_contract()
+        size = (self.resolution,) * 2 if at_model_resolution else (c.height, c.width)
         return FrameSpec(
-            num_frames=num_frames,
-            target_fps=fps,
-            height=self.resolution,
-            width=self.resolution,
-            resize_mode=resize_mode,
+            num_frames=c.frames_per_video if num_frames is None else num_frames,
+            target_fps=c.target_fps if fps is None else fps,
+            frame_step=c.frame_step if fps is None else 0,
+            height=size[0],
+            width=size[1],
+            resize_mode=c.resize_mode if resize_mode is None else resize_mode,
         )
 
 
@@ -196,10 +226,63 @@ def load_model(path: str) -> LoadedModel:
         labels=labels,
         num_frames=int(trainer_config["num_frames"]),
         resolution=int(trainer_config["resolution"]),
+        contract=_read_contract(module, model_dir),
     )
 
 
-def video_example(path: str, spec: FrameSpec) -> bytes:
+def _read_contract(module, model_dir: str) -> FrameContract | None:
+    """The frame contract the model carries (its signature, else assets.extra/);
+    None, with a warning, for a model exported before models carried one."""
+    text = ""
+    if "frame_contract" in module.signatures:
+        text = module.signatures["frame_contract"]()["frame_contract"].numpy().decode()
+    if not text:
+        found = read_contract(os.path.join(model_dir, "assets.extra"))
+        text = found.to_json() if found else ""
+    if not text:
+        logging.warning(
+            "%s carries no frame contract (exported before models did): assuming the "
+            "ingest's defaults (%g fps, %d frames, pad)",
+            model_dir,
+            INGEST_FPS,
+            INGEST_NUM_FRAMES,
+        )
+        return None
+    try:
+        return FrameContract.from_json(text)
+    except ValueError as e:
+        raise InferenceError(f"{model_dir!r}: its frame contract cannot be read: {e}") from e
+
+
+def check_frame_options(
+    model: LoadedModel,
+    fps: float | None = None,
+    resize_mode: str | None = None,
+    frames_per_video: int | None = None,
+) -> None:
+    """Refuses options that contradict the model's frame contract (None: not given).
+
+    Raises:
+      InferenceError: naming the option, the model's value and what to do.
+    """
+    if model.contract is None:
+        return
+    c = model.contract
+    given = {
+        "--fps": (fps, c.target_fps if not c.frame_step else None),
+        "--resize-mode": (resize_mode, c.resize_mode),
+        "--num-frames": (frames_per_video, c.frames_per_video),
+    }
+    for option, (value, trained) in given.items():
+        if value is not None and value != trained:
+            raise InferenceError(
+                f"{option} {value} contradicts the model's frame contract ({option} "
+                f"{trained}, how its training frames were made: {c.to_json()}); leave "
+                f"{option} out to use the model's"
+            )
+
+
+def video_example(path: str, spec: FrameSpec, jpeg_quality: int = INGEST_JPEG_QUALITY) -> bytes:
     """The serialized record the ingest would write for the video at `path`
     (label unknown: 0).
 
@@ -208,13 +291,14 @@ def video_example(path: str, spec: FrameSpec) -> bytes:
     """
     clip = decode_clip(path, spec)
     record = records.VideoRecord(
-        jpeg_frames=tuple(encode_jpeg(f, INGEST_JPEG_QUALITY) for f in clip.frames),
+        jpeg_frames=tuple(encode_jpeg(f, jpeg_quality) for f in clip.frames),
         label=0,
         label_text="",
         media_id=os.path.basename(path),
         group="",
         num_real_frames=clip.num_real,
-        frame_stride=clip.stride,
+        timestamps_us=records.timestamps_us(clip.timestamps),
+        sample_fps=clip.sample_fps,
         source_fps=float(clip.source_fps or 0.0),
         height=spec.height,
         width=spec.width,
@@ -226,7 +310,7 @@ def classify_video(model: LoadedModel, path: str, spec: FrameSpec) -> VideoPredi
     """Class probabilities of one video; an unusable video gives a prediction with
     `error` set instead of raising, so one bad file never stops a batch."""
     try:
-        example = video_example(path, spec)
+        example = video_example(path, spec, model.frame_contract().jpeg_quality)
     except (VideoDecodeError, OSError, cv2.error) as e:
         logging.warning("cannot classify %s: %s", path, e)
         return VideoPrediction(path, error=str(e) or type(e).__name__)

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from components.ingest.contract import read_contract
 from components.ingest.transform import LABELS_FILE
 from components.served_model import versions
 from trainer import architecture, features
@@ -55,9 +56,14 @@ def served_base_model(fn_args) -> str | None:
     return None
 
 
+def examples_dir_of(file_patterns: list[str]) -> str:
+    """The Examples folder of the split file patterns (<dir>/Split-<name>/*)."""
+    return os.path.dirname(os.path.dirname(file_patterns[0].rstrip("/")))
+
+
 def labels_of(file_patterns: list[str]) -> list[str]:
     """Label names stored by the ingest beside the split folders."""
-    examples_dir = os.path.dirname(os.path.dirname(file_patterns[0].rstrip("/")))
+    examples_dir = examples_dir_of(file_patterns)
     path = os.path.join(examples_dir, LABELS_FILE)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(
@@ -137,7 +143,9 @@ def train_and_export(
                 classifier, train_ds, eval_ds, config, len(labels), callbacks
             )
     phases["fit_s"] = time.monotonic() - start - sum(phases.values())
-    export_model(classifier, labels, config, arch, serving_model_dir)
+    # The ingest's frame settings travel with the model (components/ingest/contract.py).
+    contract = read_contract(examples_dir_of(train_files))
+    export_model(classifier, labels, config, arch, serving_model_dir, contract)
     phases["export_s"] = time.monotonic() - start - sum(phases.values())
     summary.update(
         labels=labels,

@@ -37,6 +37,8 @@ class VideoIngestSpec(types.ComponentSpec):
     PARAMETERS = {
         "config": ExecutionParameter(type=str),
         "span": ExecutionParameter(type=int, optional=True),
+        # Part of the cache key: see fingerprint.py.
+        "source_fingerprint": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
@@ -48,17 +50,21 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = VideoIngestSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, config: IngestConfig, span=0):
+    def __init__(self, config: IngestConfig, span=0, source_fingerprint: str = ""):
         """Args:
         config: what to read and how (validated when built).
         span: the data span this run ingests (an int, -1 for the newest, or a TFX
           RuntimeParameter of type int), resolved when the executor runs against a
           `{SPAN}` placeholder in config.source (see spans.py) and recorded on the
           Examples artifact.
+        source_fingerprint: what the source held when the pipeline was built
+          (`fingerprint.source_fingerprint`); it keys the cache, so changed data
+          re-ingests and re-runs everything downstream. '' leaves it out.
         """
         spec = VideoIngestSpec(
             config=config.to_json(),
             span=span,
+            source_fingerprint=source_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

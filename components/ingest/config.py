@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+from components.ingest.duplicates import POLICIES
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
@@ -27,6 +28,9 @@ class IngestConfig:
       max_bad_fraction: the run fails when more than this share of the selected
         videos cannot be decoded (the rest is still written first).
       cache_dir: where fetched remote members and lists are kept between runs.
+      duplicates: byte-identical videos under different labels or in both splits
+        are reported; 'warn' (default) writes them, 'fail' stops the run after
+        writing the report, 'drop' leaves every video of such a group out.
     """
 
     source: str
@@ -38,6 +42,7 @@ class IngestConfig:
     num_shards: int = 0
     max_bad_fraction: float = 0.05
     cache_dir: str = DEFAULT_CACHE
+    duplicates: str = "warn"
 
     def __post_init__(self):
         if not self.source:
@@ -48,6 +53,8 @@ class IngestConfig:
             raise ValueError(f"num_shards must be >= 0, got {self.num_shards}")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
+        if self.duplicates not in POLICIES:
+            raise ValueError(f"duplicates must be one of {POLICIES}, got {self.duplicates!r}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.ingest import spans, transform
+from components.ingest import contract, spans, transform
 from components.ingest.config import IngestConfig
 
 
@@ -36,6 +36,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))
         examples.span = resolved.span
         examples.set_string_custom_property("source", resolved.source)
+        examples.set_string_custom_property(
+            "source_fingerprint", exec_properties.get("source_fingerprint") or ""
+        )
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
 
         selection, refused = transform.plan_ingest(config)
@@ -44,9 +47,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = transform.finish_ingest(selection, refused, config, examples.uri)
 
         examples.set_string_custom_property("label_names", json.dumps(list(report.class_names)))
+        examples.set_string_custom_property(
+            contract.PROPERTY, contract.FrameContract.of_ingest(config).to_json()
+        )
         for split in transform.SPLITS:
             examples.set_int_custom_property(f"num_{split}", sum(report.written[split].values()))
         examples.set_int_custom_property("num_bad", len(report.bad))
+        examples.set_int_custom_property("num_duplicate_groups", len(report.duplicates))
+        examples.set_int_custom_property("num_video_warnings", len(report.video_warnings))
         logging.info(
             "VideoIngest wrote %s to %s (%d bad)",
             {s: sum(report.written[s].values()) for s in transform.SPLITS},

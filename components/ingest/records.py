@@ -18,7 +18,12 @@ MEDIA_ID_KEY = "clip/media_id"
 GROUP_KEY = "clip/group"
 NUM_FRAMES_KEY = "clip/num_frames"
 NUM_REAL_FRAMES_KEY = "clip/num_real_frames"
-STRIDE_KEY = "clip/frame_stride"
+# Sample times, as DMVR/Model Garden name a clip's span (int64 microseconds): one per
+# stored frame, the first and the last; and the samples per second of video.
+FRAME_TIMESTAMPS_KEY = "clip/frame/timestamp"
+START_TIMESTAMP_KEY = "clip/start/timestamp"
+END_TIMESTAMP_KEY = "clip/end/timestamp"
+SAMPLE_FPS_KEY = "clip/sample_fps"
 SOURCE_FPS_KEY = "clip/source_fps"
 HEIGHT_KEY = "image/height"
 WIDTH_KEY = "image/width"
@@ -34,7 +39,8 @@ class VideoRecord:
     media_id: str
     group: str
     num_real_frames: int
-    frame_stride: int
+    timestamps_us: tuple[int, ...]
+    sample_fps: float
     source_fps: float
     height: int
     width: int
@@ -55,7 +61,10 @@ def to_example_bytes(record: VideoRecord) -> bytes:
         GROUP_KEY: _bytes_feature([record.group.encode()]),
         NUM_FRAMES_KEY: _int64_feature([len(record.jpeg_frames)]),
         NUM_REAL_FRAMES_KEY: _int64_feature([record.num_real_frames]),
-        STRIDE_KEY: _int64_feature([record.frame_stride]),
+        FRAME_TIMESTAMPS_KEY: _int64_feature(record.timestamps_us),
+        START_TIMESTAMP_KEY: _int64_feature(record.timestamps_us[:1] or [0]),
+        END_TIMESTAMP_KEY: _int64_feature(record.timestamps_us[-1:] or [0]),
+        SAMPLE_FPS_KEY: _float_feature([record.sample_fps]),
         SOURCE_FPS_KEY: _float_feature([record.source_fps]),
         HEIGHT_KEY: _int64_feature([record.height]),
         WIDTH_KEY: _int64_feature([record.width]),
@@ -111,11 +120,17 @@ def from_example_bytes(data: bytes) -> VideoRecord:
         media_id=f[MEDIA_ID_KEY].bytes_list.value[0].decode(),
         group=f[GROUP_KEY].bytes_list.value[0].decode(),
         num_real_frames=int(f[NUM_REAL_FRAMES_KEY].int64_list.value[0]),
-        frame_stride=int(f[STRIDE_KEY].int64_list.value[0]),
+        timestamps_us=tuple(int(t) for t in f[FRAME_TIMESTAMPS_KEY].int64_list.value),
+        sample_fps=float(f[SAMPLE_FPS_KEY].float_list.value[0]),
         source_fps=float(f[SOURCE_FPS_KEY].float_list.value[0]),
         height=int(f[HEIGHT_KEY].int64_list.value[0]),
         width=int(f[WIDTH_KEY].int64_list.value[0]),
     )
+
+
+def timestamps_us(seconds) -> tuple[int, ...]:
+    """Times in seconds as the records keep them: int microseconds."""
+    return tuple(round(t * 1e6) for t in seconds)
 
 
 def decode_frames(record: VideoRecord) -> np.ndarray:

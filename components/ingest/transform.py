@@ -16,7 +16,7 @@ import zipfile
 import apache_beam as beam
 from absl import logging
 
-from components.ingest import records, sources, ucf101
+from components.ingest import contract, duplicates, records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import EVAL, TRAIN, PlannedVideo, Selection, select_videos
@@ -27,7 +27,9 @@ RECORD_PREFIX = "data_tfrecord"
 LABELS_FILE = "labels.txt"
 REPORT_FILE = "ingest_report.json"
 BAD_PREFIX = "bad_videos"
-_BAD = "bad"
+WARNINGS_PREFIX = "video_warnings"
+CONTENT_PREFIX = "video_contents"
+_BAD, _WARN, _CONTENT = "bad", "warn", "content"
 
 
 def split_dir(output_dir: str, split: str) -> str:
@@ -75,7 +77,8 @@ def clip_record(
         media_id=media_id,
         group=group,
         num_real_frames=clip.num_real,
-        frame_stride=clip.stride,
+        timestamps_us=records.timestamps_us(clip.timestamps),
+        sample_fps=clip.sample_fps,
         source_fps=float(clip.source_fps or 0.0),
         height=config.frames.height,
         width=config.frames.width,
@@ -85,8 +88,9 @@ def clip_record(
 class _EncodeVideo(beam.DoFn):
     """Fetches, decodes once, samples, resizes and JPEG-encodes one video.
 
-    Emits (split, serialized tf.train.Example); videos that cannot be used go to the
-    'bad' output with the reason, so one broken file never fails the run.
+    Emits (split, sha256, serialized tf.train.Example); videos that cannot be used go
+    to the 'bad' output with the reason, so one broken file never fails the run; what a
+    header got wrong goes to 'warn', and each video's content hash to 'content'.
     """
 
     def __init__(self, config: IngestConfig, class_names: tuple[str, ...]):
@@ -110,6 +114,7 @@ class _EncodeVideo(beam.DoFn):
         try:
             with self._fetcher.local_path(entry) as path:
                 clip = decode_clip(path, self._config.frames)
+                sha = duplicates.content_hash(path)
         except (VideoDecodeError, IngestError, zipfile.BadZipFile, OSError) as e:
             self._bad.inc()
             logging.warning("skipping %s: %s", entry.member, e)
@@ -118,6 +123,13 @@ class _EncodeVideo(beam.DoFn):
             )
             return
         label_text = self._class_names[video.label]
+        for warning in clip.warnings:
+            logging.warning("%s: %s", entry.member, warning)
+            yield beam.pvalue.TaggedOutput(_WARN, {"video": entry.member, "warning": warning})
+        yield beam.pvalue.TaggedOutput(
+            _CONTENT,
+            {"video": entry.member, "split": video.split, "label": label_text, "sha256": sha},
+        )
         record = clip_record(
             clip,
             self._config,
@@ -130,7 +142,7 @@ class _EncodeVideo(beam.DoFn):
         logging.info(
             "ingested %s -> %s (%d frames decoded)", entry.member, video.split, clip.num_decoded
         )
-        yield video.split, records.to_example_bytes(record)
+        yield video.split, sha, records.to_example_bytes(record)
 
 
 def build_ingest(
@@ -143,35 +155,52 @@ def build_ingest(
         # Spread videos over workers: Create alone keeps them in one bundle.
         | "Spread" >> beam.Reshuffle()
         | "Encode"
-        >> beam.ParDo(_EncodeVideo(config, selection.class_names)).with_outputs(_BAD, main="ok")
+        >> beam.ParDo(_EncodeVideo(config, selection.class_names)).with_outputs(
+            _BAD, _WARN, _CONTENT, main="ok"
+        )
     )
+    written = results.ok
+    if config.duplicates == "drop":
+        conflicting = (
+            results[_CONTENT]
+            | "AllContents" >> beam.combiners.ToList()
+            | "Conflicts"
+            >> beam.FlatMap(lambda cs: [g["sha256"] for g in duplicates.find_conflicts(cs)])
+        )
+        written = written | "DropDuplicates" >> beam.Filter(
+            lambda kv, bad: kv[1] not in set(bad), bad=beam.pvalue.AsList(conflicting)
+        )
     for split in SPLITS:
         _ = (
-            results.ok
+            written
             | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
-            | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
+            | f"Bytes{split}" >> beam.Map(lambda kv: kv[2])
             | f"Write{split}"
             >> beam.io.WriteToTFRecord(
                 os.path.join(split_dir(output_dir, split), RECORD_PREFIX),
                 num_shards=config.num_shards,
             )
         )
-    _ = (
-        results[_BAD]
-        | "BadJson" >> beam.Map(lambda bad: json.dumps(bad, sort_keys=True))
-        | "WriteBad"
-        >> beam.io.WriteToText(
-            os.path.join(output_dir, BAD_PREFIX),
-            file_name_suffix=".jsonl",
-            num_shards=1,
-            shard_name_template="",
+    for tag, prefix in ((_BAD, BAD_PREFIX), (_WARN, WARNINGS_PREFIX), (_CONTENT, CONTENT_PREFIX)):
+        _ = (
+            results[tag]
+            | f"{tag}Json" >> beam.Map(lambda item: json.dumps(item, sort_keys=True))
+            | f"Write{tag}"
+            >> beam.io.WriteToText(
+                os.path.join(output_dir, prefix),
+                file_name_suffix=".jsonl",
+                num_shards=1,
+                shard_name_template="",
+            )
         )
-    )
 
 
 @dataclasses.dataclass(frozen=True)
 class IngestReport:
-    """What a run wrote: counts per split and class, bad videos, refused members."""
+    """What a run wrote: counts per split and class, bad videos, refused members,
+    warnings of the selection, what the videos' headers got wrong (`video_warnings`:
+    {'video', 'warning'}) and identical videos that disagree on label or split
+    (`duplicates`: groups as `duplicates.find_conflicts` gives them)."""
 
     class_names: tuple[str, ...]
     written: dict
@@ -179,6 +208,9 @@ class IngestReport:
     refused: tuple[str, ...]
     warnings: tuple[str, ...]
     selected: int
+    video_warnings: tuple[dict, ...] = ()
+    duplicates: tuple[dict, ...] = ()
+    duplicates_policy: str = "warn"
 
     @property
     def bad_fraction(self) -> float:
@@ -188,33 +220,48 @@ class IngestReport:
         return {**dataclasses.asdict(self), "bad_fraction": self.bad_fraction}
 
 
+def _read_jsonl(output_dir: str, prefix: str) -> list[dict]:
+    path = os.path.join(output_dir, prefix + ".jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def finish_ingest(
     selection: Selection, refused: list[str], config: IngestConfig, output_dir: str
 ) -> IngestReport:
-    """Writes labels and the report next to the shards; fails if too many videos were bad.
+    """Writes labels and the report next to the shards; fails if too many videos were
+    bad, or on duplicates under the 'fail' policy.
 
     Runs after the Beam pipeline, so the shards already written are kept either way.
     """
-    bad_path = os.path.join(output_dir, BAD_PREFIX + ".jsonl")
-    bad = []
-    if os.path.exists(bad_path):
-        with open(bad_path, encoding="utf-8") as f:
-            bad = [json.loads(line) for line in f if line.strip()]
-    bad_videos = {b["video"] for b in bad}
+    bad = _read_jsonl(output_dir, BAD_PREFIX)
+    conflicts = duplicates.find_conflicts(_read_jsonl(output_dir, CONTENT_PREFIX))
+    left_out = {b["video"] for b in bad}
+    if config.duplicates == "drop":
+        left_out |= {v["video"] for g in conflicts for v in g["videos"]}
     written = {split: {name: 0 for name in selection.class_names} for split in SPLITS}
     for video in selection.videos:
-        if video.entry.member not in bad_videos:
+        if video.entry.member not in left_out:
             written[video.split][selection.class_names[video.label]] += 1
     report = IngestReport(
         class_names=selection.class_names,
         written=written,
         bad=tuple(sorted(bad, key=lambda b: b["video"])),
         refused=tuple(refused),
-        warnings=selection.warnings,
+        warnings=selection.warnings + tuple(duplicates.describe(g) for g in conflicts),
         selected=len(selection.videos),
+        video_warnings=tuple(
+            sorted(_read_jsonl(output_dir, WARNINGS_PREFIX), key=lambda w: w["video"])
+        ),
+        duplicates=tuple(conflicts),
+        duplicates_policy=config.duplicates,
     )
     with open(os.path.join(output_dir, LABELS_FILE), "w", encoding="utf-8") as f:
         f.write("\n".join(selection.class_names) + "\n")
+    with open(os.path.join(output_dir, contract.CONTRACT_FILE), "w", encoding="utf-8") as f:
+        f.write(contract.FrameContract.of_ingest(config).to_json())
     with open(os.path.join(output_dir, REPORT_FILE), "w", encoding="utf-8") as f:
         json.dump(report.to_dict(), f, indent=2, sort_keys=True)
     if report.bad_fraction > config.max_bad_fraction:
@@ -224,6 +271,12 @@ def finish_ingest(
             f"({report.bad_fraction:.0%} > max_bad_fraction {config.max_bad_fraction:.0%}): "
             f"{listed}. The {report.selected - len(bad)} good ones are written in {output_dir}; "
             f"see {REPORT_FILE}"
+        )
+    if conflicts and config.duplicates == "fail":
+        raise IngestError(
+            f"{len(conflicts)} group(s) of identical videos under different labels or in "
+            f"both splits: {duplicates.describe(conflicts[0])}. Remove the copies, or set "
+            f"ingest.duplicates to 'drop' or 'warn'; see {REPORT_FILE} in {output_dir}"
         )
     return report
 

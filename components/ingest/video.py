@@ -1,8 +1,22 @@
 """Decoding and sampling video frames: the one module both ingest and inference use.
 
+Frames are chosen by presentation time, not by counting: sample k is the first
+frame presented at or after k / target_fps seconds (a frame presented across several
+sample times fills each of them), so 25, 28, 29.97 and 30 fps and variable-rate
+sources all give target_fps samples per second of video. Times are OpenCV's
+`CAP_PROP_POS_MSEC` after each `grab()`, which is the stream's presentation time
+(GIF delays included) on the containers we read; a header rate outside
+`PLAUSIBLE_FPS` (webcams write 1000 fps) is not trusted: the timestamps are used
+when their spacing is plausible, else `ASSUMED_FPS` is assumed, and the clip says so
+in its warnings.
+
 Each video is decoded once, sequentially: OpenCV's `CAP_PROP_POS_FRAMES` seeking
 is not frame-exact on XviD/AVI, and decoding is cheap next to a seek's keyframe
 replay. Frames we do not keep are only `grab()`bed (decoded, not converted).
+Rotation metadata (portrait phone video) is applied here, explicitly, not left to
+OpenCV's `CAP_PROP_ORIENTATION_AUTO` default, which varies across versions.
+Truncation is judged by the container's own size (`containers.py`), never by the
+frame count a header announces; a header that disagrees is a warning.
 """
 
 from __future__ import annotations
@@ -13,14 +27,25 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from components.ingest import containers
+
 RESIZE_MODES = ("pad", "crop", "stretch")
 # Bilinear, as tf.image.resize (the tutorial's and Model Garden's preprocessing);
 # INTER_AREA costs 8x more per frame here and made resizing dearer than decoding.
 _INTERPOLATION = cv2.INTER_LINEAR
+PLAUSIBLE_FPS = (1.0, 240.0)
+ASSUMED_FPS = 25.0  # UCF101's rate, for headers without a plausible one
+_TIME_TOLERANCE_S = 5e-4  # timestamps in ms with float rounding
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 class VideoDecodeError(Exception):
     """A video that cannot be used: unreadable, empty or truncated."""
+
+
+def is_plausible_fps(fps: float) -> bool:
+    """Whether a frame rate (frames/s) is one a real video has."""
+    return bool(np.isfinite(fps)) and PLAUSIBLE_FPS[0] <= fps <= PLAUSIBLE_FPS[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +55,14 @@ class FrameSpec:
     Attributes:
       num_frames: frames stored per video. Videos with fewer sampled frames are
         padded by repeating the last one; longer ones keep the centre span.
-      target_fps: sampling rate; the stride is round(source fps / target_fps).
-      frame_step: explicit stride in source frames; overrides target_fps when > 0.
+      target_fps: samples per second of video, chosen by presentation time.
+      frame_step: explicit stride in decoded frames; overrides target_fps when > 0.
       height, width: output size.
       resize_mode: 'pad' keeps the aspect ratio with black bars (as
         tf.image.resize_with_pad), 'crop' centre-crops to the aspect, 'stretch'.
       min_decoded_fraction: a video whose decoded frame count is below this share
-        of the count its header announces is truncated.
+        of the count its header announces gets a warning (not an error: the header
+        count is no evidence of truncation; the container's size is).
     """
 
     num_frames: int = 32
@@ -57,57 +83,80 @@ class FrameSpec:
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
 
-    def stride(self, source_fps: float) -> int:
-        if self.frame_step > 0:
-            return self.frame_step
-        if not source_fps or source_fps <= 0 or not np.isfinite(source_fps):
-            source_fps = 25.0  # headers without a rate: assume UCF101's 25 fps
-        return max(1, round(source_fps / self.target_fps))
-
 
 @dataclasses.dataclass(frozen=True)
 class Clip:
-    """Sampled frames (BGR uint8, [n, h, w, 3]) and what the decode saw."""
+    """Sampled frames and what the decode saw.
+
+    Attributes:
+      frames: BGR uint8 [num_frames, height, width, 3].
+      timestamps: presentation time in seconds of each of `frames` (float, as many).
+      num_decoded: frames decoded.
+      source_fps: the rate the header announces (0 when none; may be implausible).
+      sample_fps: samples per second of video (target_fps, or the clock's rate /
+        frame_step).
+      num_real: distinct sampled positions among `frames` (the rest repeat the last).
+      warnings: what the header got wrong, in words (for the ingest report).
+    """
 
     frames: np.ndarray
+    timestamps: tuple[float, ...]
     num_decoded: int
     source_fps: float
-    stride: int
+    sample_fps: float
     num_real: int
+    warnings: tuple[str, ...] = ()
 
 
 def decode_clip(path: str, spec: FrameSpec) -> Clip:
-    """Decodes `path` once and returns `spec.num_frames` resized frames.
+    """Decodes `path` once and returns `spec.num_frames` resized frames with their times.
 
     Raises:
-      VideoDecodeError: the file cannot be opened, holds no frame, or is truncated.
+      VideoDecodeError: the file cannot be opened, holds no frame, or is truncated
+        (shorter than its container declares).
     """
-    cap = _open(path)
+    cap, rotation = _open(path)
     try:
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        stride = spec.stride(fps)
-        counter = _Counter()
-        kept = list(_sampled(cap, stride, counter))
+        header_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        announced = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        sampler = _Sampler(spec, header_fps)
+        kept, times = [], []
+        for frame, time_s, copies in _samples(cap, sampler, rotation):
+            kept += [frame] * copies
+            times += [time_s] * copies
     finally:
         cap.release()
-    index = counter.decoded
-    if index == 0:
-        raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
-    if announced > 0 and index < spec.min_decoded_fraction * announced:
-        raise VideoDecodeError(f"truncated: decoded {index} of {announced} frames")
+    warnings = _judge(path, sampler, announced, spec, strict=True)
     chosen = choose_span(len(kept), spec.num_frames)
-    frames = np.stack([resize_frame(kept[i], spec) for i in chosen])
-    return Clip(frames, index, fps, stride, min(len(kept), spec.num_frames))
+    resized: dict[int, np.ndarray] = {}  # a frame filling several samples is resized once
+    frames = np.stack([_resized_once(kept[i], spec, resized) for i in chosen])
+    return Clip(
+        frames=frames,
+        timestamps=tuple(times[i] for i in chosen),
+        num_decoded=sampler.decoded,
+        source_fps=header_fps,
+        sample_fps=sampler.sample_fps,
+        num_real=min(len(kept), spec.num_frames),
+        warnings=tuple(warnings),
+    )
+
+
+def _resized_once(frame: np.ndarray, spec: FrameSpec, done: dict) -> np.ndarray:
+    key = id(frame)
+    if key not in done:
+        done[key] = resize_frame(frame, spec)
+    return done[key]
 
 
 class FrameReader:
     """A video's sampled, resized frames (BGR uint8 [h, w, 3]), one at a time.
 
-    The streaming counterpart of `decode_clip`: the same sampling (`spec.stride`)
-    and resizing (`resize_frame`), without `num_frames`' span or padding, and with
-    one frame in memory however long the video. Iterate once; the file is closed
-    at the end (or by `close()`, or on leaving a `with` block).
+    The streaming counterpart of `decode_clip`: the same sampling (by presentation
+    time) and resizing (`resize_frame`), without `num_frames`' span or padding, and
+    with one frame in memory however long the video. Iterate once; the file is
+    closed at the end (or by `close()`, or on leaving a `with` block).
+    `timestamps[i]` is the time in seconds of the i-th frame yielded, set as it is
+    yielded; `warnings` (header faults, truncation) is set at the end.
 
     Raises:
       VideoDecodeError: on opening, the file cannot be opened; on iterating, it
@@ -117,32 +166,44 @@ class FrameReader:
     def __init__(self, path: str, spec: FrameSpec):
         self.path = path
         self.spec = spec
-        self._cap = _open(path)
+        self._cap, self._rotation = _open(path)
         self.source_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.stride = spec.stride(self.source_fps)
-        self.announced_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.num_decoded = 0
+        self.announced_frames = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self._sampler = _Sampler(spec, self.source_fps)
+        self.timestamps: list[float] = []
+        self.warnings: tuple[str, ...] = ()
+
+    @property
+    def num_decoded(self) -> int:
+        return self._sampler.decoded
 
     @property
     def sampled_fps(self) -> float:
-        """Frames per second of the sampled frames (the source's rate / stride)."""
-        return (self.source_fps if self.source_fps > 0 else 25.0) / self.stride
+        """Samples per second of video (target_fps, or the clock's rate / frame_step)."""
+        return self._sampler.sample_fps
 
     @property
     def expected_frames(self) -> int:
-        """Sampled frames the header announces (0 when it does not say)."""
-        return -(-max(self.announced_frames, 0) // self.stride)
+        """Samples the header's duration suggests (0 when the header is implausible)."""
+        count, fps = self.announced_frames, self.source_fps
+        if not (is_plausible_fps(fps) and 0 < count < 2**31):
+            return 0
+        if self.spec.frame_step:
+            return -(-int(count) // self.spec.frame_step)
+        return int(np.ceil(count / fps * self.spec.target_fps))
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        counter = _Counter()
         try:
-            for frame in _sampled(self._cap, self.stride, counter):
-                yield resize_frame(frame, self.spec)
+            for frame, time_s, copies in _samples(self._cap, self._sampler, self._rotation):
+                out = resize_frame(frame, self.spec)
+                for _ in range(copies):
+                    self.timestamps.append(time_s)
+                    yield out
         finally:
-            self.num_decoded = counter.decoded
             self.close()
-        if counter.decoded == 0:
-            raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
+        self.warnings = tuple(
+            _judge(self.path, self._sampler, self.announced_frames, self.spec, strict=False)
+        )
 
     def close(self) -> None:
         self._cap.release()
@@ -154,28 +215,116 @@ class FrameReader:
         self.close()
 
 
-class _Counter:
-    decoded = 0
+class _Sampler:
+    """Frame by frame as decoded: each frame's presentation time (s, from the first
+    frame) and how many samples it fills (module docstring)."""
+
+    def __init__(self, spec: FrameSpec, header_fps: float):
+        self.spec = spec
+        self.header_fps = header_fps
+        self.warnings: list[str] = []
+        self.decoded = 0
+        self.time = 0.0
+        # The clock: the timestamps, checked against the rate; 0.0 while undecided.
+        self.clock_fps = header_fps if is_plausible_fps(header_fps) else 0.0
+        self._use_pts = True
+        self._first_pts = 0.0
+        self._next_sample = 0
+
+    @property
+    def sample_fps(self) -> float:
+        if self.spec.frame_step:
+            return (self.clock_fps or ASSUMED_FPS) / self.spec.frame_step
+        return self.spec.target_fps
+
+    def advance(self, pts_ms: float) -> int:
+        """Counts one decoded frame presented at `pts_ms` (OpenCV's POS_MSEC); returns
+        the samples it fills (0 for a frame only grabbed)."""
+        index = self.decoded
+        self.decoded += 1
+        self.time = self._time(index, pts_ms / 1000.0)
+        if self.spec.frame_step:
+            return int(index % self.spec.frame_step == 0)
+        filled = 0
+        while self._next_sample / self.spec.target_fps <= self.time + _TIME_TOLERANCE_S:
+            filled += 1
+            self._next_sample += 1
+        return filled
+
+    def _time(self, index: int, pts: float) -> float:
+        if index == 0:
+            self._first_pts = pts if np.isfinite(pts) else 0.0
+            return 0.0
+        if index == 1 and not self.clock_fps:
+            self._choose_clock(pts - self._first_pts)
+        if not self._use_pts:
+            return index / self.clock_fps
+        time_s = pts - self._first_pts
+        if not np.isfinite(time_s) or time_s <= self.time:  # missing or out of order
+            return self.time + 1.0 / self.clock_fps
+        return time_s
+
+    def _choose_clock(self, first_gap: float) -> None:
+        said = f"the header's rate {self.header_fps:g} fps is not plausible"
+        if first_gap > 0 and is_plausible_fps(1.0 / first_gap):
+            self.clock_fps = 1.0 / first_gap
+            self.warnings.append(f"{said}; sampled by the stream's timestamps")
+        else:
+            self._use_pts = False
+            self.clock_fps = ASSUMED_FPS
+            self.warnings.append(
+                f"{said} and the timestamps follow it; assumed {ASSUMED_FPS:g} fps"
+            )
 
 
-def _open(path: str) -> cv2.VideoCapture:
+def _open(path: str) -> tuple[cv2.VideoCapture, int | None]:
+    """The capture, with OpenCV's own rotation off, and the rotation to apply."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise VideoDecodeError("cannot open (not a video, or an unsupported codec)")
-    return cap
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    degrees = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
+    return cap, _ROTATIONS.get(degrees)
 
 
-def _sampled(cap: cv2.VideoCapture, stride: int, counter: _Counter) -> Iterator[np.ndarray]:
-    """Every `stride`-th decoded frame; counts every decoded frame in `counter`."""
+def _samples(
+    cap: cv2.VideoCapture, sampler: _Sampler, rotation: int | None
+) -> Iterator[tuple[np.ndarray, float, int]]:
+    """(frame BGR upright, time s, samples it fills) of each frame that fills any."""
     while cap.grab():
-        keep = counter.decoded % stride == 0
-        if keep:
+        copies = sampler.advance(cap.get(cv2.CAP_PROP_POS_MSEC))
+        if copies:
             ok, frame = cap.retrieve()
             if not ok or frame is None:
                 break
-        counter.decoded += 1
-        if keep:
-            yield frame
+            if rotation is not None:
+                frame = cv2.rotate(frame, rotation)
+            yield frame, sampler.time, copies
+
+
+def _judge(
+    path: str, sampler: _Sampler, announced: float, spec: FrameSpec, strict: bool
+) -> list[str]:
+    """The clip's warnings; raises (strict) or warns when it holds nothing or is cut."""
+    if sampler.decoded == 0:
+        raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
+    warnings = list(sampler.warnings)
+    try:
+        truncated, why = containers.is_truncated(path)
+    except OSError:
+        truncated, why = False, ""
+    if truncated:
+        if strict:
+            raise VideoDecodeError(f"truncated: decoded {sampler.decoded} frames; {why}")
+        warnings.append(f"truncated: {why}")
+    if not 0 <= announced < 2**31:
+        warnings.append(f"the header's frame count {announced:g} is not plausible")
+    elif not truncated and sampler.decoded < spec.min_decoded_fraction * announced:
+        warnings.append(
+            f"the header announces {announced:g} frames; the intact file holds "
+            f"{sampler.decoded}"
+        )
+    return warnings
 
 
 def choose_span(available: int, wanted: int) -> list[int]:

@@ -10,7 +10,6 @@ PYTHON310 ?= $(shell for p in $$(ls -d $(HOME)/.pyenv/versions/3.10.*/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_data
 export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: install run test test-fast bench lint demo-data clean image
 
@@ -22,9 +21,9 @@ $(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pypro
 	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
 	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check \
 	    -c requirements/lock.txt -r requirements/base.txt -r requirements/dev.txt 2>&1 \
-	    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	    | { grep -Ev "is ignored: it is neither a file nor a directory|^DEPRECATION:" || true; }
 	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
-	    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	    | { grep -Ev "is ignored: it is neither a file nor a directory|^DEPRECATION:" || true; }
 	@touch $(STAMP)
 
 demo-data: install

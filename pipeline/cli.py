@@ -195,6 +195,10 @@ def _print_run_summary(summary, elapsed: float, log_path: str) -> None:
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
     print(f"model:  {summary.model}")
+    hash_file = os.path.join(summary.model, "weights.sha256")  # trainer.run.WEIGHTS_HASH_FILE
+    if summary.model and os.path.isfile(hash_file):
+        with open(hash_file) as f:
+            print(f"weights sha256: {f.read().strip()[:16]}")
     print(f"judged against: {summary.baseline or 'nothing (no model served yet)'}")
     print(f"report: {summary.report}")
     if summary.pushed_to:

@@ -26,6 +26,7 @@ from trainer.model import VideoClassifier, build_head, feature_dim, load_backbon
 from trainer.schedule import EpochLog, WarmupCosine
 
 SUMMARY_FILE = "training_summary.json"
+WEIGHTS_HASH_FILE = "weights.sha256"  # determinism.weights_hash of the exported model
 
 
 def run_fn(fn_args) -> None:
@@ -98,7 +99,13 @@ def train_and_export(
     phases = summary.pop("phases")
     export_model(classifier, labels, config, arch, serving_model_dir)
     phases["export_s"] = time.monotonic() - start - sum(phases.values())
+    weights = determinism.weights_hash(classifier.variables)
+    # Beside the SavedModel (in TFX: the Model artifact's folder), for the run summary.
+    model_dir = os.path.dirname(serving_model_dir.rstrip("/"))
+    with tf.io.gfile.GFile(os.path.join(model_dir, WEIGHTS_HASH_FILE), "w") as f:
+        f.write(weights + "\n")
     summary.update(
+        weights_sha256=weights,
         labels=labels,
         phases=phases,
         seconds=time.monotonic() - start,

@@ -114,7 +114,7 @@ def component_progress(
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
         ours.append(file_handler)
-    silenced = [] if verbose else [h for h in root.handlers]
+    silenced = [] if verbose else _console_handlers()
     saved = [h.level for h in silenced], root.level, absl_logger.level
     for h in silenced:
         h.setLevel(_QUIET)
@@ -136,6 +136,22 @@ def component_progress(
             h.setLevel(level)
         root.setLevel(saved[1])
         absl_logger.setLevel(saved[2])
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """The handlers writing to a console: the root logger's (TFX, Beam, absl) and those
+    a library put on its own logger (TensorFlow's 'tensorflow' logger has one)."""
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    return [
+        h
+        for logger in loggers
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
 
 
 def _keras_lines_to_logging() -> None:

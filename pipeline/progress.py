@@ -122,6 +122,8 @@ def component_progress(
     absl_logger.setLevel(logging.INFO)
     for h in ours:
         root.addHandler(h)
+    for logger in (root, absl_logger):
+        _keep_info(logger)
     logging.captureWarnings(True)
     if keras:
         _keras_lines_to_logging()
@@ -129,6 +131,8 @@ def component_progress(
         yield
     finally:
         logging.captureWarnings(False)
+        for logger in (root, absl_logger):
+            logger.__dict__.pop("setLevel", None)
         for h in ours:
             root.removeHandler(h)
             h.close()
@@ -136,6 +140,22 @@ def component_progress(
             h.setLevel(level)
         root.setLevel(saved[1])
         absl_logger.setLevel(saved[2])
+
+
+def _keep_info(logger: logging.Logger) -> None:
+    """Makes `logger.setLevel` keep INFO records flowing (until the attribute is removed).
+
+    Some library of the run parses absl's flags after the Trainer, which sets absl's
+    verbosity back to its default (WARNING): the later components' lines, and their
+    INFO records in the log file, were lost. Levels at or below INFO are kept as asked.
+    """
+    set_level = type(logger).setLevel.__get__(logger)
+
+    def at_most_info(level):
+        number = level if isinstance(level, int) else logging.getLevelName(level)
+        set_level(min(number, logging.INFO) if isinstance(number, int) else level)
+
+    logger.setLevel = at_most_info
 
 
 def _console_handlers() -> list[logging.Handler]:

@@ -32,6 +32,7 @@ def test_console_shows_progress_and_the_log_file_everything(tmp_path):
             warnings.warn("SavedModel saved prior to TF 2.5", UserWarning, stacklevel=1)
             for epoch in range(1, 21):
                 absl_logging.info("epoch %d/20: loss %.3f (%d s)", epoch, 1.0 / epoch, epoch)
+            absl_logging.set_verbosity(absl_logging.WARNING)  # as a library did mid-run
             absl_logging.info("Component Trainer is finished.")
     finally:
         logging.getLogger().removeHandler(noisy)

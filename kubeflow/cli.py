@@ -290,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"compile": _run_compile, "submit": _run_submit, "schedule": _run_schedule}
 
     def command() -> int:
+        from pipeline.progress import component_progress
+
         try:
-            return commands[args.command](args)
+            # Library log lines go nowhere unless --verbose; errors still end the command.
+            with component_progress(verbose=verbose, keras=False):
+                return commands[args.command](args)
         except _UsageError as e:
             parser.error(str(e))  # usage and exit status 2
 

@@ -5,7 +5,10 @@ import sys
 
 # Before TensorFlow or Beam load (and inherited by Beam's worker processes): keep
 # the console for what the user asked for.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ runtime logs (e.g. "Unable to register cuDNN factory", level E)
+# print at import, before Python logging exists: only fatal ones unless -v/--verbose.
+_VERBOSE = bool(os.environ.get("VERBOSE")) or any(a in ("-v", "--verbose") for a in sys.argv)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _VERBOSE else "3")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
 

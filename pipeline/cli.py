@@ -165,9 +165,21 @@ def _run_pipeline(args) -> int:
 
     print(f"pipeline {config.name}: root {config.pipeline_root}", file=sys.stderr)
     start = time.monotonic()
-    with progress.component_progress(verbose=bool(os.environ.get("VERBOSE"))):
-        summary = local_runner.run_local(config, args.wait, _print_waiting)
-    _print_run_summary(summary, time.monotonic() - start)
+    log_dir = os.path.join(config.pipeline_root, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    # Named by the start time until the run's id is known (LocalDagRunner picks it).
+    log_path = os.path.join(log_dir, time.strftime("started-%Y%m%dT%H%M%S.log", time.gmtime()))
+    try:
+        with progress.component_progress(
+            verbose=bool(os.environ.get("VERBOSE")), log_path=log_path
+        ):
+            summary = local_runner.run_local(config, args.wait, _print_waiting)
+    except BaseException:
+        print(f"full log: {log_path}", file=sys.stderr)
+        raise
+    run_log = os.path.join(log_dir, f"{summary.run_id}.log")
+    os.replace(log_path, run_log)
+    _print_run_summary(summary, time.monotonic() - start, run_log)
     return 0
 
 
@@ -175,7 +187,7 @@ def _print_waiting(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _print_run_summary(summary, elapsed: float) -> None:
+def _print_run_summary(summary, elapsed: float, log_path: str) -> None:
     reused = [name for name, state in summary.executions.items() if state == "CACHED"]
     print(f"run {summary.run_id} finished in {elapsed:.0f}s")
     if reused:
@@ -183,6 +195,10 @@ def _print_run_summary(summary, elapsed: float) -> None:
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
     print(f"model:  {summary.model}")
+    hash_file = os.path.join(summary.model, "weights.sha256")  # trainer.run.WEIGHTS_HASH_FILE
+    if summary.model and os.path.isfile(hash_file):
+        with open(hash_file) as f:
+            print(f"weights sha256: {f.read().strip()[:16]}")
     print(f"judged against: {summary.baseline or 'nothing (no model served yet)'}")
     print(f"report: {summary.report}")
     if summary.pushed_to:
@@ -193,21 +209,24 @@ def _print_run_summary(summary, elapsed: float) -> None:
         print("not pushed: the model was not blessed")
         for reason in summary.reasons:
             print(f"  - {reason}")
+    print(f"log:    {log_path}")
 
 
 def _run_demo(args) -> int:
     from pipeline.demo_data import DemoSpec, write_demo_dataset
+    from pipeline.progress import Counter
 
     spec = DemoSpec(args.classes, args.groups, args.clips, args.seconds, args.seed)
     total = spec.num_classes * spec.groups_per_class * spec.clips_per_group
-    done = []
+    print(f"writing {total} demo videos to {args.out}", file=sys.stderr)
+    counter, done = Counter(total, "videos"), []
 
     def progress(rel):
         done.append(rel)
-        print(f"\r  {len(done)}/{total} videos", end="", file=sys.stderr, flush=True)
+        counter.update(len(done))
 
     paths = write_demo_dataset(args.out, spec, progress)
-    print(file=sys.stderr)
+    counter.close()
     print(f"videos:      {paths.videos_zip} ({os.path.getsize(paths.videos_zip) / 1e6:.1f} MB)")
     print(f"split lists: {paths.lists_zip}")
     return 0
@@ -326,8 +345,17 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": lambda: _run_ingest(args, extra),
         **{name: (lambda: predict_cli.run(args)) for name in predict_cli.COMMANDS},
     }
+
+    def command() -> int:
+        if args.command == "run":  # the run's own progress and log file
+            return commands["run"]()
+        from pipeline import progress
+
+        with progress.component_progress(verbose=verbose, keras=False):
+            return commands[args.command]()
+
     return exits.run_command(
-        commands[args.command],
+        command,
         [
             ((SourceUnavailableError, StoreBusyError), 1),  # the environment, not the input
             ((IngestError, ConfigError, ValueError), 2),

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trained_model import RES, eval_records, train
-from trainer import run
+from trainer import determinism, run
 from trainer.config import TrainerConfig
 
 pytestmark = pytest.mark.slow
@@ -24,6 +24,11 @@ def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
     assert len(summary["history"]["loss"]) == 2
     assert 0.0 <= summary["eval_multi_clip_accuracy"] <= 1.0
     assert summary["checkpoint"] == "random_init"
+    # The hash the run summary prints is that of the exported variables.
+    hash_file = os.path.join(os.path.dirname(fn_args.serving_model_dir), run.WEIGHTS_HASH_FILE)
+    with open(hash_file) as f:
+        assert f.read().strip() == summary["weights_sha256"]
+    assert determinism.weights_hash(model.model_variables) == summary["weights_sha256"]
     assert glob.glob(
         os.path.join(fn_args.model_run_dir, "**", "events.out.tfevents.*"), recursive=True
     )

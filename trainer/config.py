@@ -25,6 +25,8 @@ class TrainerConfig:
       batch_size, epochs, learning_rate, optimizer: training (Adam 1e-3 as the tutorial).
       lr_schedule: 'constant', or 'cosine' (decays to 0 over the epochs, so the last
         epoch's weights, the ones exported, settle).
+      warmup_epochs: epochs over which the rate rises linearly from ~0 (per step,
+        when the backbone trains; a network from random weights needs it).
       dropout: dropout before the classifier's last layer.
       label_smoothing: of the cross-entropy loss.
       seed: seeds windows, shuffling and the head's initialisation.
@@ -56,6 +58,7 @@ class TrainerConfig:
     epochs: int = 10
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
     optimizer: str = "adam"
     dropout: float = 0.0
     label_smoothing: float = 0.0
@@ -83,6 +86,7 @@ class TrainerConfig:
             (self.learning_rate > 0, "learning_rate", "> 0"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
             (self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}"),
+            (0.0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", "in [0, epochs]"),
             (0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)"),
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)"),
             (self.trainable_blocks >= -1, "trainable_blocks", ">= -1"),

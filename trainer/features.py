@@ -53,12 +53,13 @@ def extract_features(
     return np.concatenate(features).astype(np.float32), np.concatenate(labels).astype(np.int32)
 
 
-def make_optimizer(config: TrainerConfig):
+def make_optimizer(config: TrainerConfig, learning_rate=None):
+    """The config's optimizer at `learning_rate` (a rate or a schedule; default the config's)."""
     return {
         "adam": tf_keras.optimizers.Adam,
         "sgd": tf_keras.optimizers.SGD,
         "rmsprop": tf_keras.optimizers.RMSprop,
-    }[config.optimizer](learning_rate=config.learning_rate)
+    }[config.optimizer](learning_rate=learning_rate or config.learning_rate)
 
 
 def lr_schedule_callback(config: TrainerConfig):
@@ -72,10 +73,10 @@ def lr_schedule_callback(config: TrainerConfig):
     return tf_keras.callbacks.LearningRateScheduler(cosine)
 
 
-def compile_classifier(model: tf_keras.Model, config: TrainerConfig) -> None:
+def compile_classifier(model: tf_keras.Model, config: TrainerConfig, learning_rate=None) -> None:
     """Cross-entropy on logits (with label smoothing) and accuracy, one-hot labels."""
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, learning_rate),
         loss=tf_keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing
         ),

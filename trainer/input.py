@@ -8,11 +8,15 @@ JPEGs of the frames a window needs are decoded.
 
 from __future__ import annotations
 
+import hashlib
+
 import tensorflow as tf
+from absl import logging
 
 from components.ingest import records
 
 AUTOTUNE = tf.data.AUTOTUNE
+CANONICAL_MAX_BYTES = 2 << 30  # records sorted in memory up to 2 GiB per split
 FEATURES = {
     records.FRAMES_KEY: tf.io.VarLenFeature(tf.string),
     records.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
@@ -81,6 +85,45 @@ def _decode_frame(data: tf.Tensor, resolution: int) -> tf.Tensor:
     return tf.ensure_shape(image, [resolution, resolution, 3])
 
 
+def canonical_records(files: list[str], max_bytes: int = CANONICAL_MAX_BYTES) -> tf.data.Dataset:
+    """Serialized records in an order fixed by their content: by a hash of the video
+    id (`clip/media_id`), then by the bytes.
+
+    Beam's DirectRunner decides which shard holds which record, and in what order,
+    from how its workers were scheduled: sorting makes the input (so the windows
+    drawn, the shuffle and the weights) a function of the records alone. The
+    records are held in memory for the sort; files above `max_bytes` in all are
+    read in file order instead (logged), as a sort would not fit.
+    """
+    total = sum(tf.io.gfile.stat(f).length for f in files)
+    if total > max_bytes:
+        logging.warning(
+            "%d bytes of records: read in shard order, not sorted (training order "
+            "then follows how the ingest sharded them)",
+            total,
+        )
+        count = sum(1 for _ in tf.data.TFRecordDataset(files))
+        dataset = tf.data.TFRecordDataset(files, num_parallel_reads=1)
+        return dataset.apply(tf.data.experimental.assert_cardinality(count))
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files)]
+    # By a hash of the id, not the id: ids begin with the class name, and a sorted
+    # stream of one class after another is more than a shuffle buffer can mix.
+    keys = [
+        hashlib.sha256(
+            b"\n".join(
+                tf.train.Example.FromString(r)
+                .features.feature[records.MEDIA_ID_KEY]
+                .bytes_list.value
+            )
+        ).digest()
+        for r in serialized
+    ]
+    order = sorted(range(len(serialized)), key=lambda i: (keys[i], serialized[i]))
+    return tf.data.Dataset.from_tensor_slices(
+        tf.constant([serialized[i] for i in order], dtype=tf.string)
+    )
+
+
 def clips_dataset(
     file_patterns: list[str] | str,
     *,
@@ -90,16 +133,17 @@ def clips_dataset(
     training: bool,
     seed: int = 42,
 ) -> tf.data.Dataset:
-    """(clips [views, window, res, res, 3], label) per video, in file order.
+    """(clips [views, window, res, res, 3] float32 in [0, 1], label int32) per video,
+    in the canonical record order (`canonical_records`).
 
-    Random windows when `training` (deterministic for a seed and record order),
-    spread windows otherwise.
+    Random windows when `training` (deterministic for a seed), spread windows otherwise.
+    Raises FileNotFoundError when no file matches.
     """
     patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
     files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {patterns}")
-    dataset = tf.data.TFRecordDataset(files, num_parallel_reads=1)
+    dataset = canonical_records(files)
 
     def to_clips(index, serialized):
         parsed = parse_examples(serialized[None])

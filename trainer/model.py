@@ -30,6 +30,7 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
     else:
         logging.warning("training %s from random weights (random_init: true)", arch.checkpoint_name)
         backbone = architecture.build_backbone(arch)
+        logging.info("%d residual branches opened (ReZero at 1)", open_residual_branches(backbone))
     if config.fast_3d and arch.conv_type == "3d":
         from trainer.fast_conv import use_fast_depthwise_conv3d
 
@@ -39,6 +40,30 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
     set_trainable_blocks(backbone, config.trainable_blocks)
     set_bn_momentum(backbone, config.bn_momentum)
     return backbone
+
+
+def open_residual_branches(backbone, scale: float = 1.0) -> int:
+    """Starts every block's ReZero scale at `scale` (a plain residual block at 1);
+    returns how many were set.
+
+    MoViNet multiplies each block's residual branch by a trainable scalar
+    initialised at 0 (ReZero), so a randomly initialised backbone is the identity
+    and its branches get no gradient until those scalars have grown. Adam moves a
+    scalar by at most about the learning rate per step: at 1e-3 that took the demo
+    (36 steps per epoch) ~20 epochs of flat loss before it learned at all. Trained
+    checkpoints hold their own values; this is for random weights only.
+    """
+    from official.vision.modeling.layers import nn_layers
+
+    scales = [
+        layer
+        for layer in backbone.submodules
+        if isinstance(layer, nn_layers.Scale) and layer.name == "rezero"
+    ]
+    for layer in scales:
+        for weight in layer.weights:
+            weight.assign(tf.fill(weight.shape, scale))
+    return len(scales)
 
 
 def set_bn_momentum(backbone, momentum: float) -> None:

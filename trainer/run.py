@@ -7,6 +7,7 @@ the Examples artifact the ingest wrote (`labels.txt` beside the splits).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -18,13 +19,15 @@ from absl import logging
 from components.ingest.contract import read_contract
 from components.ingest.transform import LABELS_FILE
 from components.served_model import versions
-from trainer import architecture, features
+from trainer import architecture, determinism, features
 from trainer import input as video_input
 from trainer.config import TrainerConfig
 from trainer.export import export_model
 from trainer.model import VideoClassifier, build_head, feature_dim, load_backbone
+from trainer.schedule import EpochLog, WarmupCosine
 
 SUMMARY_FILE = "training_summary.json"
+WEIGHTS_HASH_FILE = "weights.sha256"  # determinism.weights_hash of the exported model
 
 
 def run_fn(fn_args) -> None:
@@ -96,6 +99,55 @@ def train_and_export(
     `base_model`: an exported model to start from (warm start), or None.
     """
     start = time.monotonic()
+    classifier, arch, summary = train(
+        config, train_files, eval_files, labels, model_run_dir, base_model
+    )
+    phases = summary.pop("phases")
+    # The ingest's frame settings travel with the model (components/ingest/contract.py).
+    contract = read_contract(examples_dir_of(train_files))
+    export_model(classifier, labels, config, arch, serving_model_dir, contract)
+    phases["export_s"] = time.monotonic() - start - sum(phases.values())
+    weights = determinism.weights_hash(classifier.variables)
+    # Beside the SavedModel (in TFX: the Model artifact's folder), for the run summary.
+    model_dir = os.path.dirname(serving_model_dir.rstrip("/"))
+    with tf.io.gfile.GFile(os.path.join(model_dir, WEIGHTS_HASH_FILE), "w") as f:
+        f.write(weights + "\n")
+    summary.update(
+        weights_sha256=weights,
+        labels=labels,
+        phases=phases,
+        seconds=time.monotonic() - start,
+        variant=arch.variant,
+        checkpoint=config.checkpoint or "random_init",
+        warm_start=base_model or "",
+    )
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, SUMMARY_FILE), "w") as f:
+        f.write(json.dumps(summary, indent=2))
+    logging.info(
+        "trained in %.0f s; eval multi-clip accuracy %.3f",
+        summary["seconds"],
+        summary["eval_multi_clip_accuracy"],
+    )
+    return summary
+
+
+def train(
+    config: TrainerConfig,
+    train_files,
+    eval_files,
+    labels: list[str],
+    model_run_dir: str,
+    base_model: str | None = None,
+) -> tuple[VideoClassifier, architecture.MovinetArch, dict]:
+    """Builds and fine-tunes the classifier (no export): (classifier, arch, summary).
+
+    Deterministic: the same config and records (in any shard layout) give the same
+    weights on one machine (`determinism.seed_everything`, records in a canonical
+    order). The summary holds the history, the eval accuracies and `phases` (s).
+    """
+    start = time.monotonic()
+    determinism.seed_everything(config.seed)
     arch = architecture.arch_for(config.model_id, config.variant)
     if config.mixed_precision and tf.config.list_logical_devices("GPU"):
         tf_keras.mixed_precision.set_global_policy("mixed_float16")
@@ -121,9 +173,6 @@ def train_and_export(
         eval_files, views=config.eval_views, training=False, **window
     )
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
-    schedule = features.lr_schedule_callback(config)
-    if schedule:
-        callbacks.append(schedule)
     phases = {"build_s": time.monotonic() - start}
     if config.frozen:
         train_features = features.extract_features(
@@ -133,9 +182,15 @@ def train_and_export(
             backbone, arch, eval_ds, config.batch_size, "eval"
         )
         phases["features_s"] = time.monotonic() - start - sum(phases.values())
+        schedule = features.lr_schedule_callback(config)  # per epoch: the head is quick
         with strategy.scope():
             summary = features.train_head(
-                head, train_features, eval_features, config, len(labels), callbacks
+                head,
+                train_features,
+                eval_features,
+                config,
+                len(labels),
+                callbacks + ([schedule] if schedule else []),
             )
     else:
         with strategy.scope():
@@ -143,27 +198,8 @@ def train_and_export(
                 classifier, train_ds, eval_ds, config, len(labels), callbacks
             )
     phases["fit_s"] = time.monotonic() - start - sum(phases.values())
-    # The ingest's frame settings travel with the model (components/ingest/contract.py).
-    contract = read_contract(examples_dir_of(train_files))
-    export_model(classifier, labels, config, arch, serving_model_dir, contract)
-    phases["export_s"] = time.monotonic() - start - sum(phases.values())
-    summary.update(
-        labels=labels,
-        phases=phases,
-        seconds=time.monotonic() - start,
-        variant=arch.variant,
-        checkpoint=config.checkpoint or "random_init",
-        warm_start=base_model or "",
-    )
-    tf.io.gfile.makedirs(model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, SUMMARY_FILE), "w") as f:
-        f.write(json.dumps(summary, indent=2))
-    logging.info(
-        "trained in %.0f s; eval multi-clip accuracy %.3f",
-        summary["seconds"],
-        summary["eval_multi_clip_accuracy"],
-    )
-    return summary
+    summary["phases"] = phases
+    return classifier, arch, summary
 
 
 def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:
@@ -201,16 +237,33 @@ def _train_end_to_end(
 
     train = train_ds.map(single_views).unbatch().shuffle(256, seed=config.seed)
     evaluation = eval_ds.map(single_views).unbatch()
-    features.compile_classifier(classifier, config)
+    steps = math.ceil(train_ds.cardinality().numpy() * config.train_views / config.batch_size)
+    rate = WarmupCosine(
+        config.learning_rate,
+        round(config.warmup_epochs * steps),
+        config.epochs * steps,
+        cosine=config.lr_schedule == "cosine",
+    )
+    features.compile_classifier(classifier, config, rate)
     history = classifier.fit(
         train.batch(config.batch_size).prefetch(2),
         validation_data=evaluation.batch(config.batch_size).prefetch(2),
         epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=2,
+        callbacks=[*callbacks, EpochLog(config.epochs)],
+        verbose=0,
     )
+
+    # One traced forward over batches of videos, not an eager call per video
+    # (72 eager calls took over a minute of the demo's 2 cores).
+    @tf.function(reduce_retracing=True, autograph=False)
+    def view_probabilities(clips):  # [B, V, T, H, W, 3] -> [B, V, K]
+        shape = tf.shape(clips)
+        flat = tf.reshape(clips, tf.concat([[-1], shape[2:]], 0))
+        probabilities = tf.nn.softmax(classifier(flat, training=False))
+        return tf.reshape(probabilities, [shape[0], shape[1], -1])
+
     probabilities, labels = [], []
-    for clips, label in eval_ds:
-        probabilities.append(tf.nn.softmax(classifier(clips, training=False)).numpy())
-        labels.append(int(label))
-    return features.training_summary(history, np.stack(probabilities), np.array(labels))
+    for clips, label in eval_ds.batch(config.batch_size):
+        probabilities.append(view_probabilities(clips).numpy())
+        labels.append(label.numpy())
+    return features.training_summary(history, np.concatenate(probabilities), np.concatenate(labels))

@@ -1,0 +1,109 @@
+"""Demo benchmark: the demo's trainer (configs/demo.yaml) over several seeds.
+
+Ingests the demo data once (demo_data/, written when missing) as the pipeline
+does, then trains the demo's Trainer config with seeds 0..N-1 (everything else
+unchanged) and prints, per seed, the multi-clip eval accuracy, the loss after the
+first epochs and the wall time, then min/median/max. Not a test: it measures
+how reliably the demo learns (issue 13 asks >= 0.9 in at least 9 of 10 seeds).
+
+Usage: python -m bench.demo [--seeds 10] [--set trainer.FIELD=VALUE ...] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+
+from bench import write_results  # noqa: E402
+
+
+def ingest_demo(config, work: str) -> str:
+    """The demo's Examples (ingested once into `work`); returns their folder."""
+    from components.ingest import transform
+    from pipeline.beam import direct_runner_args
+    from pipeline.demo_data import write_demo_dataset
+
+    if not os.path.isfile(config.ingest.source):
+        write_demo_dataset(os.path.dirname(config.ingest.source) or ".")
+    examples = os.path.join(work, "examples")
+    if not os.path.isdir(examples):
+        transform.run_ingest(config.ingest, examples, direct_runner_args(1))
+    return examples
+
+
+def train_seed(trainer_config, examples: str, seed: int, work: str) -> dict:
+    from components.ingest import transform
+    from trainer.run import labels_of, train
+
+    config = dataclasses.replace(trainer_config, seed=seed)
+    files = {s: [os.path.join(transform.split_dir(examples, s), "*")] for s in ("train", "eval")}
+    start = time.monotonic()
+    _, _, summary = train(config, files["train"], files["eval"], labels_of(files["train"]), work)
+    losses = summary["history"]["loss"]
+    return {
+        "seed": seed,
+        "multi_clip_accuracy": summary["eval_multi_clip_accuracy"],
+        "loss_epochs_1_3": [round(x, 3) for x in losses[:3]],
+        "final_loss": losses[-1],
+        "seconds": time.monotonic() - start,
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'seed':>4}  {'multi-clip acc':>14}  {'loss ep1-3':<22}  {'wall s':>6}")
+    for r in rows:
+        losses = " ".join(f"{x:.2f}" for x in r["loss_epochs_1_3"])
+        print(
+            f"{r['seed']:>4}  {r['multi_clip_accuracy']:>14.3f}  {losses:<22}  {r['seconds']:>6.0f}"
+        )
+    accs, secs = [r["multi_clip_accuracy"] for r in rows], [r["seconds"] for r in rows]
+    print(
+        f"accuracy min/median/max {min(accs):.3f} / {statistics.median(accs):.3f} / "
+        f"{max(accs):.3f}; >= 0.9 in {sum(a >= 0.9 for a in accs)} of {len(accs)} seeds; "
+        f"wall s per seed min/median/max {min(secs):.0f} / {statistics.median(secs):.0f} / "
+        f"{max(secs):.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], help="config override")
+    parser.add_argument("--work", default="", help="folder for the ingested demo (kept)")
+    parser.add_argument("--out", default="bench_out/demo.json")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
+    args = parser.parse_args()
+
+    from absl import logging
+
+    from pipeline.config import load_config
+
+    logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    config = load_config(args.config, args.set)
+    work = args.work or tempfile.mkdtemp(prefix="bench-demo-")
+    examples = ingest_demo(config, work)
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        rows.append(train_seed(config.trainer, examples, seed, os.path.join(work, f"run{seed}")))
+        r = rows[-1]
+        print(
+            f"seed {seed}: multi-clip accuracy {r['multi_clip_accuracy']:.3f} "
+            f"({r['seconds']:.0f} s)",
+            flush=True,
+        )
+    print_table(rows)
+    write_results(args.out, {"trainer": dataclasses.asdict(config.trainer), "seeds": rows})
+
+
+if __name__ == "__main__":
+    main()

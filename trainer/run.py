@@ -138,6 +138,8 @@ def train_and_export(
             )
     phases["fit_s"] = time.monotonic() - start - sum(phases.values())
     export_model(classifier, labels, config, arch, serving_model_dir)
+    if arch.causal:
+        _write_tflite(classifier, config, train_files, serving_model_dir)
     phases["export_s"] = time.monotonic() - start - sum(phases.values())
     summary.update(
         labels=labels,
@@ -156,6 +158,20 @@ def train_and_export(
         summary["eval_multi_clip_accuracy"],
     )
     return summary
+
+
+def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_dir: str):
+    """`model.tflite` beside the SavedModel (stream models; `config.tflite`)."""
+    from trainer import tflite_model
+
+    def representative():
+        return tflite_model.representative_videos(
+            train_files, config.num_frames, config.resolution, config.seed
+        )
+
+    tflite_model.write_stream_tflite(
+        classifier, config.resolution, serving_model_dir, config.tflite, representative
+    )
 
 
 def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:

@@ -85,7 +85,8 @@ def tutorial_finetune(train, evaluation, num_classes, args) -> dict:
     }
 
 
-def ours_finetune(folder, work, args, train_views: int, eval_views: int) -> dict:
+def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overrides) -> dict:
+    """Ingest then the Trainer's `train_and_export`; `overrides`: more TrainerConfig fields."""
     from components.ingest import transform
     from components.ingest.config import IngestConfig
     from components.ingest.selection import SelectionSpec
@@ -113,6 +114,7 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int) -> dict
         seed=args.seed,
         train_views=train_views,
         eval_views=eval_views,
+        **overrides,
     )
     train_files = [os.path.join(transform.split_dir(examples, "train"), "*")]
     eval_files = [os.path.join(transform.split_dir(examples, "eval"), "*")]

@@ -9,7 +9,10 @@ In one run:
   signature, dynamic shapes). Each is loaded back and stepped over the same
   random frames, states carried; median milliseconds per frame after warm-up.
   Model Garden's published figure for A0-Stream is 16 ms per frame on one x86
-  core with TFLite.
+  core with TFLite. Ours is also converted to TFLite (`trainer/tflite_model.py`):
+  float32, and int8 post-training quantization calibrated on synthetic moving
+  frames; each runs on 2 interpreter threads. Sizes: the SavedModel folder and
+  each .tflite file.
 - memory: peak resident memory (VmHWM) of the stream command, in a fresh process
   per video, over synthetic 5 fps videos of increasing length.
 
@@ -46,7 +49,9 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     from trainer import architecture, checkpoint
     from trainer.config import TrainerConfig
     from trainer.export import export_model
+    from trainer.fast_conv import use_fast_conv3d
     from trainer.model import VideoClassifier, build_head, feature_dim
+    from trainer.tflite_model import write_stream_tflite
 
     arch = architecture.arch_for("a0", "stream")
     backbone, garden_classifier = checkpoint.build_kinetics_classifier(arch)
@@ -63,14 +68,47 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     )
     seconds["model_garden"] = time.perf_counter() - start
 
+    use_fast_conv3d(backbone)  # as the Trainer's load_backbone does (fast_3d)
     start = time.perf_counter()
     head = build_head(arch, feature_dim(backbone), backbone.head_filters, NUM_CLASSES, 0.0, 0)
     config = TrainerConfig(random_init=True, variant="stream", resolution=SIZE)
     ours_dir = os.path.join(folder, "ours")
     labels = [f"class{i:03d}" for i in range(NUM_CLASSES)]
-    export_model(VideoClassifier(backbone, head, arch), labels, config, arch, ours_dir)
+    classifier = VideoClassifier(backbone, head, arch)
+    export_model(classifier, labels, config, arch, ours_dir)
     seconds["ours"] = time.perf_counter() - start
+    for mode in ("float", "int8"):
+        start = time.perf_counter()
+        os.makedirs(os.path.join(folder, f"tflite_{mode}"))
+        write_stream_tflite(
+            classifier, SIZE, os.path.join(folder, f"tflite_{mode}"), mode, calibration_videos
+        )
+        seconds[f"tflite_{mode}"] = time.perf_counter() - start
     return garden_dir, ours_dir, seconds
+
+
+def calibration_videos(videos: int = 4, frames: int = 8):
+    """Synthetic moving-square videos, frames [SIZE, SIZE, 3] float32 in [0, 1]."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for _ in range(videos):
+        background = rng.uniform(0.1, 0.5, 3)
+        colour = rng.uniform(0.5, 1.0, 3)
+        video = []
+        for i in range(frames):
+            frame = np.tile(background, (SIZE, SIZE, 1)).astype(np.float32)
+            x = (10 * i) % (SIZE - 40)
+            frame[60:100, x : x + 40] = colour
+            video.append(frame + rng.normal(0, 0.02, frame.shape).astype(np.float32))
+        yield [np.clip(f, 0, 1) for f in video]
+
+
+def folder_mb(path: str) -> float:
+    """Bytes under `path` (a file or a folder), in MB."""
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 1e6
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 1e6
 
 
 def time_steps(step, init_states, frames, output_key: str, warmup: int = 5) -> list[float]:
@@ -95,9 +133,12 @@ def latency(garden_dir: str, ours_dir: str, steps: int) -> dict:
     model loaded beside the other, or after the exports, runs measurably slower)."""
     import numpy as np
 
+    folder = os.path.dirname(ours_dir)
     runs = {
         "model_garden_call_xla": (garden_dir, "call", "logits"),
         "ours_stream_step": (ours_dir, "stream_step", "probabilities"),
+        "ours_tflite_float": (os.path.join(folder, "tflite_float"), "tflite", "probabilities"),
+        "ours_tflite_int8": (os.path.join(folder, "tflite_int8"), "tflite", "probabilities"),
     }
     times = {}
     for name, (model_dir, signature, output) in runs.items():
@@ -122,6 +163,18 @@ def _latency_child(model_dir: str, signature: str, output: str, steps: str) -> N
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
+    if signature == "tflite":  # model.tflite in model_dir, 2 threads
+        from trainer.tflite_model import StreamInterpreter
+
+        interpreter = StreamInterpreter(model_dir, num_threads=2)
+        frames = [rng.uniform(size=(SIZE, SIZE, 3)).astype("float32") for _ in range(int(steps))]
+        times, start = [], time.perf_counter()
+        for out in interpreter.stream(frames):
+            out[output].sum()
+            times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+        print(json.dumps(times[5:]))
+        return
     frames = [
         tf.constant(rng.uniform(size=(1, 1, SIZE, SIZE, 3)).astype("float32"))
         for _ in range(int(steps))
@@ -204,6 +257,12 @@ def main() -> None:
         results = latency(garden_dir, ours_dir, args.steps)
         lengths = [int(n) for n in args.lengths.split(",")]
         results["stream_command_by_video_frames"] = peak_memory(ours_dir, folder, lengths)
+        results["size_mb"] = {
+            "model_garden_call_xla": folder_mb(garden_dir),
+            "ours_stream_step": folder_mb(ours_dir),
+            "ours_tflite_float": folder_mb(os.path.join(folder, "tflite_float", "model.tflite")),
+            "ours_tflite_int8": folder_mb(os.path.join(folder, "tflite_int8", "model.tflite")),
+        }
     results.update(
         model="a0 stream",
         frame_shape=[1, 1, SIZE, SIZE, 3],
@@ -214,9 +273,10 @@ def main() -> None:
     )
     ms = results["ms_per_frame"]
     print(f"A0-Stream, one 172x172 frame per step, batch 1, {os.cpu_count()} cores")
-    print(f"{'':28}{'ms/frame':>10}{'p90':>8}")
+    print(f"{'':28}{'ms/frame':>10}{'p90':>8}{'size MB':>9}")
     for key, value in ms.items():
-        print(f"{key:28}{value:10.1f}{results['ms_per_frame_p90'][key]:8.1f}")
+        p90, size = results["ms_per_frame_p90"][key], results["size_mb"][key]
+        print(f"{key:28}{value:10.1f}{p90:8.1f}{size:9.1f}")
     print("published: Model Garden A0-Stream TFLite, one x86 core: 16 ms/frame")
     print(f"{'video frames':>14}{'peak RSS MB':>14}{'seconds':>10}")
     for n, row in results["stream_command_by_video_frames"].items():

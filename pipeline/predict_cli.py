@@ -92,6 +92,14 @@ def add_parsers(sub) -> None:
         "--window", type=int, default=0, help="W, frames per window (default: the model's)"
     )
     p.add_argument("--smooth", type=int, default=0, help="K, window outputs averaged (default: W)")
+    p.add_argument(
+        "--runtime",
+        default="savedmodel",
+        choices=("savedmodel", "tflite"),
+        help="tflite: the states mode with the model.tflite a stream model exports beside "
+        "its SavedModel (trainer.tflite)",
+    )
+    p.add_argument("--threads", type=int, default=0, help="TFLite threads (0: its default)")
     p.add_argument("--print-every", type=int, default=1, help="print every Nth frame (0: none)")
 
 
@@ -220,7 +228,7 @@ def _run_stream(args) -> int:
             f"--plot {args.plot!r}: the suffix must be one of {plots.ANIMATION_FORMATS}"
         )
     model = inference.load_model(args.model)
-    mode = inference.stream_mode(model, args.mode)
+    mode = inference.stream_mode(model, "states" if _tflite(args) else args.mode)
     inference.check_frame_options(model, args.fps, args.resize_mode)
     spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode, at_model_resolution=True)
     reader = FrameReader(args.video, spec)
@@ -235,7 +243,12 @@ def _run_stream(args) -> int:
         if rows:
             rows.writerow(["frame", "time_s", *model.labels])
         bar = tqdm(total=reader.expected_frames or None, unit="frame", file=sys.stderr)
-        outputs = inference.stream(model, reader, mode, args.window, args.smooth)
+        if _tflite(args):
+            from trainer import tflite_model
+
+            outputs = tflite_model.stream_probabilities(model.path, reader, args.threads or None)
+        else:
+            outputs = inference.stream(model, reader, mode, args.window, args.smooth)
         for index, probabilities in enumerate(outputs):
             bar.update()
             if args.print_every and index % args.print_every == 0:
@@ -256,6 +269,18 @@ def _run_stream(args) -> int:
     if kept:
         _write_plots(args, model, spec, np.stack(kept), fps)
     return 0
+
+
+def _tflite(args) -> bool:
+    """Whether to stream with model.tflite; it runs the states mode only."""
+    if args.runtime != "tflite":
+        return False
+    if args.mode not in ("states", "auto"):
+        raise ValueError(
+            f"--runtime tflite runs the states mode (the frame step with carried states); "
+            f"got --mode {args.mode}: pass --mode states, or use --runtime savedmodel"
+        )
+    return True
 
 
 def _describe_mode(mode: str, window: int, smooth: int) -> str:

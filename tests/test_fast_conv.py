@@ -16,7 +16,12 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 from official.vision.modeling.layers import nn_layers  # noqa: E402
 
-from trainer.fast_conv import DepthwiseConv3DAsConv2DSum, use_fast_depthwise_conv3d  # noqa: E402
+from trainer.fast_conv import (  # noqa: E402
+    Conv3DAsConv2D,
+    DepthwiseConv3DAsConv2DSum,
+    use_fast_conv3d,
+    use_fast_depthwise_conv3d,
+)
 
 TOLERANCE = 1e-4  # max abs diff; float32 summation order is all that differs
 CHANNELS = 6
@@ -300,3 +305,56 @@ def test_causal_3d_backbone_matches_model_garden_whole_clip_and_streaming():
     assert max(diffs.values()) <= TOLERANCE, diffs
     assert max_abs_diff(got_heads, want_heads) <= TOLERANCE
     assert max(max_abs_diff(got_states[k], want_states[k]) for k in want_states) <= TOLERANCE
+
+
+# Ungrouped convolutions (1x1x1 as a matmul, others as 2D convolutions): use_fast_conv3d.
+
+DENSE_CASES = {
+    "1x1x1": dict(kernel_size=(1, 1, 1)),
+    "1x1x1 causal": dict(kernel_size=(1, 1, 1), padding="causal"),
+    "1x1x1 stride 1,2,2": dict(kernel_size=(1, 1, 1), strides=(1, 2, 2)),
+    "stem 1x3x3 stride 1,2,2": dict(kernel_size=(1, 3, 3), strides=(1, 2, 2)),
+    "3x3x3 causal buffered": dict(kernel_size=(3, 3, 3), padding="causal", use_buffered_input=True),
+    "3x3x3 valid stride 2": dict(kernel_size=(3, 3, 3), strides=2, padding="valid"),
+}
+
+
+@pytest.mark.parametrize("case", DENSE_CASES.values(), ids=DENSE_CASES.keys())
+def test_dense_layer_matches_model_garden(case):
+    layer = nn_layers.Conv3D(5, bias_initializer="random_normal", **{"padding": "same", **case})
+    layer.build([None, None, None, None, CHANNELS])
+    clips = [random_clip((2, 7, 13, 11, CHANNELS), 1), random_clip((1, 4, 10, 12, CHANNELS), 2)]
+    expected = [layer(clip).numpy() for clip in clips]
+
+    assert use_fast_conv3d(layer) == 1
+    assert type(layer) is Conv3DAsConv2D
+    dynamic = tf.function(layer, input_signature=[tf.TensorSpec([None] * 4 + [CHANNELS])])
+    for clip, want in zip(clips, expected, strict=True):
+        for got in (layer(clip).numpy(), dynamic(clip).numpy()):
+            assert got.shape == want.shape
+            assert max_abs_diff(got, want) <= 1e-5
+    assert use_fast_conv3d(layer) == 0  # idempotent
+
+
+def test_fast_conv3d_graph_has_no_conv3d():
+    model = conv_model()
+    use_fast_conv3d(model)
+    fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, None, CHANNELS])])
+    ops = op_counts(fn.get_concrete_function())
+    assert ops["Conv3D"] == 0 and ops["MatMul"] == 1
+
+
+@pytest.mark.slow
+def test_a0_base_all_convolutions_match_model_garden_1e5(base_a0):
+    """Issue 15: the whole fast path (depthwise, pointwise, stem) within 1e-5."""
+    backbone, classifier = base_a0["backbone"], base_a0["classifier"]
+    use_fast_conv3d(classifier)
+    assert not [layer for layer in backbone.submodules if type(layer) is nn_layers.Conv3D]
+    forward = tf.function(
+        lambda clip: backbone(clip, training=False)[0],
+        input_signature=[tf.TensorSpec([None, None, None, None, 3])],
+    )
+    for clip, want in zip(base_a0["clips"], base_a0["endpoints"], strict=True):
+        got = forward(clip)
+        diffs = {name: max_abs_diff(got[name], want[name]) for name in want}
+        assert diffs["head"] <= 1e-5, diffs

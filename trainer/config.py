@@ -10,6 +10,7 @@ from trainer.architecture import MODEL_IDS, VARIANTS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+TFLITE_MODES = ("none", "float", "int8")  # trainer/tflite_model.py
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline", "ckpt")
 
 
@@ -37,13 +38,17 @@ class TrainerConfig:
         head trains); N > 0 unfreezes the last N blocks; -1 the whole backbone.
       train_views: random temporal windows per training video (augmentation).
       eval_views: windows spread over each eval video, averaged (multi-clip).
-      fast_3d: run the base model's depthwise 3D convolutions as sums of 2D ones.
+      fast_3d: run the model's 3D convolutions as 2D ones (depthwise as sums of 2D
+        depthwise convolutions over the temporal taps, 1x1x1 as matmuls); same weights.
       mixed_precision: float16 compute on GPU.
       top_k: labels returned by the serving signatures.
       warm_start: start from the weights of the model served now (the newest
         version in the pipeline's serving_dir, which only blessed models reach;
         the TFX Trainer's `base_model`) when there is one; it must have the same
         architecture and classes.
+      tflite: stream models also export `model.tflite` beside the SavedModel
+        (trainer/tflite_model.py): 'none', 'float' or 'int8' (post-training
+        quantization calibrated on training frames).
       bn_momentum: momentum of the BatchNorm moving averages while training (Model
         Garden's 0.99 suits long runs; a short run from random weights needs a
         lower one, or the averages the eval uses still hold their initial values).
@@ -73,6 +78,7 @@ class TrainerConfig:
     top_k: int = 5
     bn_momentum: float = 0.99
     warm_start: bool = False
+    tflite: str = "float"
     checkpoint_cache_dir: str = DEFAULT_CACHE
 
     def __post_init__(self):
@@ -94,6 +100,7 @@ class TrainerConfig:
             (self.eval_views >= 1, "eval_views", ">= 1"),
             (self.top_k >= 1, "top_k", ">= 1"),
             (0.0 <= self.bn_momentum < 1.0, "bn_momentum", "in [0, 1)"),
+            (self.tflite in TFLITE_MODES, "tflite", f"one of {TFLITE_MODES}"),
         ]
         for ok, name, expected in checks:
             if not ok:

@@ -31,12 +31,10 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
         logging.warning("training %s from random weights (random_init: true)", arch.checkpoint_name)
         backbone = architecture.build_backbone(arch)
         logging.info("%d residual branches opened (ReZero at 1)", open_residual_branches(backbone))
-    if config.fast_3d and arch.conv_type == "3d":
-        from trainer.fast_conv import use_fast_depthwise_conv3d
+    if config.fast_3d:
+        from trainer.fast_conv import use_fast_conv3d
 
-        logging.info(
-            "fast 3D path on %d depthwise convolutions", use_fast_depthwise_conv3d(backbone)
-        )
+        logging.info("fast 3D path on %d convolutions", use_fast_conv3d(backbone))
     set_trainable_blocks(backbone, config.trainable_blocks)
     set_bn_momentum(backbone, config.bn_momentum)
     return backbone

@@ -106,6 +106,8 @@ def train_and_export(
     # The ingest's frame settings travel with the model (components/ingest/contract.py).
     contract = read_contract(examples_dir_of(train_files))
     export_model(classifier, labels, config, arch, serving_model_dir, contract)
+    if arch.causal:
+        _write_tflite(classifier, config, train_files, serving_model_dir)
     phases["export_s"] = time.monotonic() - start - sum(phases.values())
     weights = determinism.weights_hash(classifier.variables)
     # Beside the SavedModel (in TFX: the Model artifact's folder), for the run summary.
@@ -200,6 +202,20 @@ def train(
     phases["fit_s"] = time.monotonic() - start - sum(phases.values())
     summary["phases"] = phases
     return classifier, arch, summary
+
+
+def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_dir: str):
+    """`model.tflite` beside the SavedModel (stream models; `config.tflite`)."""
+    from trainer import tflite_model
+
+    def representative():
+        return tflite_model.representative_videos(
+            train_files, config.num_frames, config.resolution, config.seed
+        )
+
+    tflite_model.write_stream_tflite(
+        classifier, config.resolution, serving_model_dir, config.tflite, representative
+    )
 
 
 def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:

@@ -1,0 +1,95 @@
+"""TFLite streaming: model.tflite beside a stream SavedModel, same outputs, same CLI.
+
+Uses the session's tiny stream model (tests/trained_model.py: 32x32, random
+init, trainer.tflite 'float' by default) and its eval records.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tests import trained_model  # noqa: E402
+from trainer import input as video_input  # noqa: E402
+from trainer import tflite_model  # noqa: E402
+
+TOLERANCE = 1e-4  # issue 15: TFLite float vs SavedModel, per frame
+
+
+def eval_frames(examples_dir, videos=3):
+    """Frames [T, R, R, 3] float32 of the first eval videos, as the trainer decodes them."""
+    dataset = video_input.clips_dataset(
+        trained_model.patterns(examples_dir, "eval"),
+        window=8,
+        resolution=trained_model.RES,
+        views=1,
+        training=False,
+    )
+    return [clips.numpy()[0] for clips, _ in dataset.take(videos)]
+
+
+def saved_model_log_probabilities(module, frames):
+    shape = tf.constant([1, 1, trained_model.RES, trained_model.RES, 3], tf.int32)
+    states = module.signatures["init_states"](input_shape=shape)
+    step = module.signatures["stream_step"]
+    out_all = []
+    for frame in frames:
+        out = step(image=tf.constant(frame[None, None]), **states)
+        states = {name: out[name] for name in states}
+        out_all.append(np.log(out["probabilities"][0].numpy()))
+    return np.stack(out_all)
+
+
+def test_float_tflite_matches_saved_model_frame_by_frame(stream_model, examples_dir):
+    fn_args, module = stream_model
+    path = os.path.join(fn_args.serving_model_dir, tflite_model.TFLITE_FILE)
+    assert os.path.isfile(path), "a stream model's export carries model.tflite"
+    interpreter = tflite_model.StreamInterpreter(fn_args.serving_model_dir)
+    assert interpreter.resolution == trained_model.RES
+    for frames in eval_frames(examples_dir):
+        want = saved_model_log_probabilities(module, frames)
+        logits = np.stack([out["logits"] for out in interpreter.stream(frames)])
+        got = np.asarray(tf.nn.log_softmax(logits))  # logits up to the softmax's shift
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= TOLERANCE
+
+
+def test_missing_tflite_is_a_clear_error(tmp_path):
+    with pytest.raises(tflite_model.TFLiteError, match="trainer.tflite"):
+        tflite_model.StreamInterpreter(str(tmp_path))
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(tflite_model.TFLiteError, match="'float' or 'int8'"):
+        tflite_model.convert_stream_model(None, 32, "float16")
+
+
+@pytest.mark.slow
+def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_path, capsys):
+    import csv
+
+    from pipeline.cli import main
+    from tests.synthetic_video import write_video
+
+    model_dir = stream_model[0].serving_model_dir
+    video = tmp_path / "a.avi"
+    write_video(video, num_frames=40)  # 8 frames at 5 fps
+    tables = {}
+    for runtime in ("savedmodel", "tflite"):
+        table = tmp_path / f"{runtime}.csv"
+        args = ["stream", "--model", model_dir, str(video), "--mode", "states"]
+        assert main([*args, "--runtime", runtime, "--csv", str(table)]) == 0
+        with open(table) as f:
+            tables[runtime] = list(csv.reader(f))
+    saved, lite = tables["savedmodel"], tables["tflite"]
+    assert saved[0] == lite[0] and len(saved) == len(lite) == 9
+    got = np.array([row[2:] for row in lite[1:]], float)
+    want = np.array([row[2:] for row in saved[1:]], float)
+    assert np.abs(got - want).max() <= TOLERANCE
+    capsys.readouterr()
+    assert main(["stream", "--model", model_dir, str(video), "--runtime", "tflite"]) == 2
+    assert "--runtime tflite runs the states mode" in capsys.readouterr().err

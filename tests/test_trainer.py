@@ -143,6 +143,7 @@ def test_unfrozen_last_block_trains_end_to_end(examples_dir, tmp_path_factory):
         examples_dir,
         tmp_path_factory,
         variant="stream",
+        tflite="none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
         trainable_blocks=1,
         epochs=1,
         train_views=1,
@@ -182,6 +183,7 @@ def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, t
             examples_dir,
             tmp_path_factory,
             variant="stream",
+            tflite="none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
             random_init=False,
             checkpoint=url,
             checkpoint_cache_dir=str(root / "cache"),
@@ -208,6 +210,7 @@ def test_warm_start_begins_from_the_base_models_weights(
         tmp_path_factory,
         base_model=base_args.serving_model_dir,
         variant="stream",
+        tflite="none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
         warm_start=True,
         learning_rate=1e-12,
         epochs=1,

@@ -18,6 +18,7 @@ def tiny_config_dict(tiny_demo, root: str, name: str) -> dict:
         },
         "trainer": {
             "variant": "stream",
+            "tflite": "none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
             "random_init": True,
             "trainable_blocks": -1,
             "num_frames": 4,

@@ -108,7 +108,8 @@ def _calibration_inputs(function, init_states: dict, videos) -> Iterator[dict]:
         for frame in video:
             image = np.asarray(frame, np.float32)[None, None]
             yield {**states, "image": image}
-            out = function(image=tf.constant(image), **states)
+            tensors = {name: tf.constant(value) for name, value in states.items()}
+            out = function(image=tf.constant(image), **tensors)
             states = {name: out[name].numpy() for name in init_states}
 
 

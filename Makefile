@@ -32,7 +32,7 @@ demo-data: install
 # The whole pipeline on the demo data (config: configs/demo.yaml, which reads demo_data/);
 # RUN_ARGS passes more, e.g. make run RUN_ARGS="--set trainer.epochs=5".
 run: demo-data
-	$(PY) -m pipeline run --config configs/demo.yaml $(RUN_ARGS)
+	@$(PY) -m pipeline run --config configs/demo.yaml $(RUN_ARGS)
 
 test: install
 	$(PY) -m pytest -q tests

@@ -194,12 +194,14 @@ def _print_run_summary(summary, elapsed: float, log_path: str) -> None:
         print(f"reused from earlier runs (cached): {', '.join(reused)}")
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
-    print(f"model:  {summary.model}")
     hash_file = os.path.join(summary.model, "weights.sha256")  # trainer.run.WEIGHTS_HASH_FILE
+    weights = ""
     if summary.model and os.path.isfile(hash_file):
         with open(hash_file) as f:
-            print(f"weights sha256: {f.read().strip()[:16]}")
-    print(f"judged against: {summary.baseline or 'nothing (no model served yet)'}")
+            weights = f"  (weights sha256 {f.read().strip()[:16]})"
+    print(f"model:  {summary.model}{weights}")
+    if summary.baseline:
+        print(f"judged against: {summary.baseline}")
     print(f"report: {summary.report}")
     if summary.pushed_to:
         print(f"pushed: {summary.pushed_to}")
@@ -218,8 +220,8 @@ def _run_demo(args) -> int:
 
     spec = DemoSpec(args.classes, args.groups, args.clips, args.seconds, args.seed)
     total = spec.num_classes * spec.groups_per_class * spec.clips_per_group
-    print(f"writing {total} demo videos to {args.out}", file=sys.stderr)
-    counter, done = Counter(total, "videos"), []
+    # A bar on a terminal; in a log the two lines below say it all (issue 13: a screenful).
+    counter, done = Counter(total, f"demo videos -> {args.out}", lines_in_log=False), []
 
     def progress(rel):
         done.append(rel)

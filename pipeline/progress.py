@@ -29,10 +29,14 @@ class Counter:
       total: items expected (> 0).
       label: what is counted, e.g. 'videos'.
       stream: where to write (stderr by default).
+      lines_in_log: print the per-10% lines when `stream` is not a terminal.
     """
 
-    def __init__(self, total: int, label: str, stream=None, prefix: str = "  "):
+    def __init__(
+        self, total: int, label: str, stream=None, prefix: str = "  ", lines_in_log: bool = True
+    ):
         self._stream = stream or sys.stderr
+        self._lines_in_log = lines_in_log
         self._total, self._label, self._prefix = max(1, total), label, prefix
         self._done, self._shown_tenth = 0, 0
         self._bar = None
@@ -49,7 +53,7 @@ class Counter:
                 self._bar.set_postfix_str(note)
         else:
             tenth = 10 * done // self._total
-            if tenth > self._shown_tenth:
+            if self._lines_in_log and tenth > self._shown_tenth:
                 self._shown_tenth = tenth
                 text = f"{self._prefix}{self._label} {done}/{self._total}"
                 print(f"{text}  {note}" if note else text, file=self._stream, flush=True)

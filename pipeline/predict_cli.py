@@ -83,10 +83,11 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--mode",
-        default="smooth",
+        default=None,
         choices=("smooth", "window", "states", "auto"),
-        help="smooth (default): mean of the last --smooth window outputs; window: the last "
-        "--window frames alone; states: everything since frame 0 (causal models); auto: smooth",
+        help="smooth (default; states with --runtime tflite): mean of the last --smooth window "
+        "outputs; window: the last --window frames alone; states: everything since frame 0 "
+        "(causal models); auto: smooth",
     )
     p.add_argument(
         "--window", type=int, default=0, help="W, frames per window (default: the model's)"
@@ -228,7 +229,7 @@ def _run_stream(args) -> int:
             f"--plot {args.plot!r}: the suffix must be one of {plots.ANIMATION_FORMATS}"
         )
     model = inference.load_model(args.model)
-    mode = inference.stream_mode(model, "states" if _tflite(args) else args.mode)
+    mode = inference.stream_mode(model, "states" if _tflite(args) else args.mode or "smooth")
     inference.check_frame_options(model, args.fps, args.resize_mode)
     spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode, at_model_resolution=True)
     reader = FrameReader(args.video, spec)
@@ -275,7 +276,7 @@ def _tflite(args) -> bool:
     """Whether to stream with model.tflite; it runs the states mode only."""
     if args.runtime != "tflite":
         return False
-    if args.mode not in ("states", "auto"):
+    if args.mode not in (None, "states", "auto"):
         raise ValueError(
             f"--runtime tflite runs the states mode (the frame step with carried states); "
             f"got --mode {args.mode}: pass --mode states, or use --runtime savedmodel"

@@ -91,5 +91,13 @@ def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_p
     want = np.array([row[2:] for row in saved[1:]], float)
     assert np.abs(got - want).max() <= TOLERANCE
     capsys.readouterr()
-    assert main(["stream", "--model", model_dir, str(video), "--runtime", "tflite"]) == 2
+    # Without --mode, tflite streams in the states mode; another mode is refused.
+    lite_args = ["stream", "--model", model_dir, str(video), "--runtime", "tflite"]
+    default = tmp_path / "default.csv"
+    assert main([*lite_args, "--csv", str(default)]) == 0
+    with open(default) as f:
+        assert list(csv.reader(f)) == lite
+    capsys.readouterr()
+    refused = [*lite_args, "--mode", "smooth"]
+    assert main(refused) == 2
     assert "--runtime tflite runs the states mode" in capsys.readouterr().err

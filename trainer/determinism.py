@@ -3,7 +3,8 @@
 The same config on the same records then gives the same weights, run after run
 (`tests/test_determinism.py`). Op determinism picks deterministic kernels (on
 CPU: fixed reduction orders) and makes an op without one raise instead of
-silently varying; the demo's training measured no slower with it (README).
+silently varying. What it costs in speed has not been measured side by side yet
+(README); on GPU, an op without a deterministic kernel raises instead of running.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ so the same runner serves both, as Model Garden's `int_float_fallback`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -97,7 +99,26 @@ def convert_stream_model(
         converter.representative_dataset = lambda: _calibration_inputs(
             function, init_states, representative_frames()
         )
-    return converter.convert()
+    with _native_stderr_to_log():
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log():
+    """The converter's C++ lines (`W0000 ... Ignored output_format.`, printed to file
+    descriptor 2 before absl's logging is initialised, whatever TF_CPP_MIN_LOG_LEVEL
+    says) go to the Python log, which the run's log file gets, not to the console."""
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                logging.info("tflite converter: %s", line)
 
 
 def _calibration_inputs(function, init_states: dict, videos) -> Iterator[dict]:

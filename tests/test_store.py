@@ -237,7 +237,11 @@ def run_config(tiny_demo, tmp_path):
 
 
 def components_started(pipeline_root: str) -> list[str]:
-    return sorted(n for n in os.listdir(pipeline_root) if not n.startswith("metadata.db"))
+    """The component folders under a pipeline root (a refused run still writes its log
+    to logs/, which is not a component)."""
+    return sorted(
+        n for n in os.listdir(pipeline_root) if not n.startswith("metadata.db") and n != "logs"
+    )
 
 
 def test_run_command_says_it_waits_for_the_store_and_on_what(run_config):

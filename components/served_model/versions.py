@@ -56,7 +56,9 @@ def same_model(first: str, second: str) -> bool:
     """Whether two SavedModel folders hold the same files, byte for byte.
 
     A pushed version is a copy of the Trainer's export, so a model pushed before
-    compares equal to its source; any retraining changes the variables.
+    compares equal to its source. Training is deterministic (trainer/determinism.py):
+    the same config on the same records exports the same model, which is then the
+    one already served; other records or settings change the variables.
     """
     return _digests(first) == _digests(second)
 

@@ -60,7 +60,10 @@ def test_second_model_is_judged_against_the_first(two_span_runs):
     assert same_model(os.path.join(baseline.uri, "Format-Serving"), runs.first.pushed_to)
     blessing = store.get_artifacts_by_type("ModelBlessing")[-1]
     assert blessing.custom_properties[BASELINE_URI].string_value == baseline.uri
-    # Pushed exactly when it passed (no regression against the first model).
-    assert bool(runs.second.pushed_to) == runs.second.blessed
+    # Pushed exactly when it passed (no regression against the first model), unless
+    # it is byte for byte the model served (a deterministic retrain in a fresh process).
+    served = runs.second.pushed_to or runs.second.already_served
+    assert bool(served) == runs.second.blessed
+    assert not (runs.second.pushed_to and runs.second.already_served)
     if not runs.second.blessed:
         assert runs.second.reasons

@@ -101,3 +101,15 @@ def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_p
     refused = [*lite_args, "--mode", "smooth"]
     assert main(refused) == 2
     assert "--runtime tflite runs the states mode" in capsys.readouterr().err
+
+
+def test_converter_lines_go_to_the_log_not_the_console(capfd):
+    from trainer import architecture
+    from trainer.model import VideoClassifier, build_head, feature_dim
+
+    arch = architecture.arch_for("a0", "stream")
+    backbone = architecture.build_backbone(arch)
+    head = build_head(arch, feature_dim(backbone), backbone.head_filters, 3, 0.0, 0)
+    capfd.readouterr()
+    assert tflite_model.convert_stream_model(VideoClassifier(backbone, head, arch), 32)
+    assert "Ignored output_format" not in capfd.readouterr().err

@@ -174,6 +174,10 @@ class DepthwiseConv3DAsConv2DSum(nn_layers.Conv3D):
         inputs = tf.convert_to_tensor(inputs)
         padded, spatial = self._pad_time(inputs)
         outputs = depthwise_conv3d_as_conv2d_sum(padded, self.kernel, tuple(self.strides), spatial)
+        return self._bias_shape_activation(inputs, outputs)
+
+    def _bias_shape_activation(self, inputs: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+        """What `tf_keras.layers.Conv3D.call` does after its convolution."""
         if self.use_bias:
             outputs = tf.nn.bias_add(outputs, self.bias)
         if inputs.shape.rank:
@@ -278,13 +282,7 @@ class Conv3DAsConv2D(DepthwiseConv3DAsConv2DSum):
         else:
             padded, spatial = self._pad_time(inputs)
             outputs = conv3d_as_conv2d_sum(padded, self.kernel, tuple(self.strides), spatial)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
-        if inputs.shape.rank:
-            outputs.set_shape(self.compute_output_shape(inputs.shape))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return self._bias_shape_activation(inputs, outputs)
 
 
 def is_fast_convertible_dense(layer: tf_keras.layers.Layer) -> bool:

@@ -6,7 +6,12 @@ unchanged) and prints, per seed, the multi-clip eval accuracy, the loss after th
 first epochs and the wall time, then min/median/max. Not a test: it measures
 how reliably the demo learns (issue 13 asks >= 0.9 in at least 9 of 10 seeds).
 
+`--determinism-cost` instead trains the first seed with TensorFlow's op
+determinism on and off, alternately (`--repeats` times each), and prints the wall
+time of each and their ratio, and whether the weights came out the same.
+
 Usage: python -m bench.demo [--seeds 10] [--set trainer.FIELD=VALUE ...] [--out FILE]
+       python -m bench.demo --determinism-cost [--repeats 2]
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+import warnings  # noqa: E402
 
 from bench import write_results  # noqa: E402
 
@@ -41,12 +48,15 @@ def ingest_demo(config, work: str) -> str:
 
 def train_seed(trainer_config, examples: str, seed: int, work: str) -> dict:
     from components.ingest import transform
+    from trainer.determinism import weights_hash
     from trainer.run import labels_of, train
 
     config = dataclasses.replace(trainer_config, seed=seed)
     files = {s: [os.path.join(transform.split_dir(examples, s), "*")] for s in ("train", "eval")}
     start = time.monotonic()
-    _, _, summary = train(config, files["train"], files["eval"], labels_of(files["train"]), work)
+    classifier, _, summary = train(
+        config, files["train"], files["eval"], labels_of(files["train"]), work
+    )
     losses = summary["history"]["loss"]
     return {
         "seed": seed,
@@ -54,7 +64,32 @@ def train_seed(trainer_config, examples: str, seed: int, work: str) -> dict:
         "loss_epochs_1_3": [round(x, 3) for x in losses[:3]],
         "final_loss": losses[-1],
         "seconds": time.monotonic() - start,
+        "weights_hash": weights_hash(classifier.variables)[:16],
     }
+
+
+def determinism_cost(trainer_config, examples: str, seed: int, repeats: int, work: str) -> dict:
+    """Trains `seed` with op determinism on and off, alternately; wall times and hashes."""
+    runs = {True: [], False: []}
+    for repeat in range(repeats):
+        for on in (True, False):
+            config = dataclasses.replace(trainer_config, deterministic=on)
+            row = train_seed(config, examples, seed, os.path.join(work, f"det{on}{repeat}"))
+            runs[on].append(row)
+            print(
+                f"op determinism {'on ' if on else 'off'}: {row['seconds']:.0f} s, accuracy "
+                f"{row['multi_clip_accuracy']:.3f}, weights {row['weights_hash']}",
+                flush=True,
+            )
+    on_s = statistics.median(r["seconds"] for r in runs[True])
+    off_s = statistics.median(r["seconds"] for r in runs[False])
+    hashes = {r["weights_hash"] for r in runs[True] + runs[False]}
+    print(
+        f"op determinism costs {on_s / off_s:.2f}x the wall time (median {on_s:.0f} s on, "
+        f"{off_s:.0f} s off); weights {'identical' if len(hashes) == 1 else 'differ'} "
+        f"across the {2 * repeats} trainings"
+    )
+    return {"on": runs[True], "off": runs[False], "ratio": on_s / off_s}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -81,17 +116,30 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override")
     parser.add_argument("--work", default="", help="folder for the ingested demo (kept)")
     parser.add_argument("--out", default="bench_out/demo.json")
+    parser.add_argument(
+        "--determinism-cost", action="store_true", help="time op determinism on vs off"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="with --determinism-cost")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
     args = parser.parse_args()
+
+    import logging as py_logging
 
     from absl import logging
 
     from pipeline.config import load_config
 
     logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    if not args.verbose:  # the table is the output; library warnings only with -v
+        warnings.filterwarnings("ignore")
+        py_logging.getLogger("apache_beam").setLevel(py_logging.ERROR)
     config = load_config(args.config, args.set)
     work = args.work or tempfile.mkdtemp(prefix="bench-demo-")
     examples = ingest_demo(config, work)
+    if args.determinism_cost:
+        cost = determinism_cost(config.trainer, examples, args.first_seed, args.repeats, work)
+        write_results(args.out, {"trainer": dataclasses.asdict(config.trainer), **cost})
+        return
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         rows.append(train_seed(config.trainer, examples, seed, os.path.join(work, f"run{seed}")))

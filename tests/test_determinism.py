@@ -65,3 +65,17 @@ def test_weights_hash_changes_with_any_value():
     assert before == determinism.weights_hash(variables)
     variables[0].assign([1.0, 2.0000002])
     assert determinism.weights_hash(variables) != before
+
+
+def test_op_determinism_follows_the_config():
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    try:
+        determinism.seed_everything(0, deterministic_ops=False)
+        assert not tf_config.is_op_determinism_enabled()
+        determinism.seed_everything(0)
+        assert tf_config.is_op_determinism_enabled()
+    finally:  # process-wide: as it was for the other tests
+        (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
+    assert TrainerConfig(random_init=True).deterministic  # on unless turned off

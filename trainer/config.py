@@ -31,6 +31,9 @@ class TrainerConfig:
       dropout: dropout before the classifier's last layer.
       label_smoothing: of the cross-entropy loss.
       seed: seeds windows, shuffling and the head's initialisation.
+      deterministic: TensorFlow's op determinism (same weights run after run on one
+        machine; trainer/determinism.py). Turn it off on a GPU whose ops have no
+        deterministic kernel (they raise) or to trade reproducibility for speed.
       checkpoint: Model Garden checkpoint: a directory, a .tar.gz, or an http(s)/gs URL.
       random_init: train from random weights; must be set explicitly when no
         checkpoint is given (never a silent fallback).
@@ -68,6 +71,7 @@ class TrainerConfig:
     dropout: float = 0.0
     label_smoothing: float = 0.0
     seed: int = 42
+    deterministic: bool = True
     checkpoint: str = ""
     random_init: bool = False
     trainable_blocks: int = 0

@@ -3,8 +3,9 @@
 The same config on the same records then gives the same weights, run after run
 (`tests/test_determinism.py`). Op determinism picks deterministic kernels (on
 CPU: fixed reduction orders) and makes an op without one raise instead of
-silently varying. What it costs in speed has not been measured side by side yet
-(README); on GPU, an op without a deterministic kernel raises instead of running.
+silently varying. What it costs in speed is measured by `python -m bench.demo
+--determinism-cost` (README); on GPU, an op without a deterministic kernel raises
+instead of running, so `trainer.deterministic: false` turns it off (seeds stay).
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ import tensorflow as tf
 import tf_keras
 
 
-def seed_everything(seed: int) -> None:
-    """Seeds Python's `random`, NumPy and TensorFlow and turns on op determinism.
+def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
+    """Seeds Python's `random`, NumPy and TensorFlow and turns op determinism on
+    (or off, when `deterministic_ops` is false).
 
     Process-wide and idempotent: call it before building and training a model.
     """
     tf_keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # no public twin
+
+        tf_config.disable_op_determinism()
 
 
 def weights_hash(variables) -> str:

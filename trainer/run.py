@@ -144,12 +144,13 @@ def train(
 ) -> tuple[VideoClassifier, architecture.MovinetArch, dict]:
     """Builds and fine-tunes the classifier (no export): (classifier, arch, summary).
 
-    Deterministic: the same config and records (in any shard layout) give the same
-    weights on one machine (`determinism.seed_everything`, records in a canonical
-    order). The summary holds the history, the eval accuracies and `phases` (s).
+    Deterministic (unless `config.deterministic` is false): the same config and
+    records (in any shard layout) give the same weights on one machine
+    (`determinism.seed_everything`, records in a canonical order). The summary
+    holds the history, the eval accuracies and `phases` (s).
     """
     start = time.monotonic()
-    determinism.seed_everything(config.seed)
+    determinism.seed_everything(config.seed, config.deterministic)
     arch = architecture.arch_for(config.model_id, config.variant)
     if config.mixed_precision and tf.config.list_logical_devices("GPU"):
         tf_keras.mixed_precision.set_global_policy("mixed_float16")

@@ -144,8 +144,7 @@ def _top_text(top: list[tuple[str, float]]) -> str:
 
 
 def _run_predict(args) -> int:
-    from tqdm import tqdm
-
+    from pipeline.progress import Counter
     from trainer import inference
 
     videos, folder_given = expand_videos(args.videos)
@@ -160,20 +159,29 @@ def _run_predict(args) -> int:
     k = min(args.top_k, len(model.labels))
     failed = 0
     with _PredictionWriter(output, model.labels, k) as writer:
-        bar = tqdm(videos, unit="video", disable=len(videos) < 2, file=sys.stderr)
-        for prediction in inference.classify_videos(model, bar, spec):
+        # A bar on a terminal; in a log the per-video lines are the progress.
+        bar = Counter(len(videos) if len(videos) > 1 else None, "videos", lines_in_log=False)
+        for prediction in inference.classify_videos(model, _counted(videos, bar), spec):
             writer.write(prediction)
             if prediction.error:
                 failed += 1
                 bar.write(f"{prediction.path}: unreadable: {prediction.error}", file=sys.stderr)
             else:
                 bar.write(f"{prediction.path}: {_top_text(prediction.top(model.labels, k))}")
+        bar.close()
     print(
         f"{len(videos) - failed} of {len(videos)} videos classified, {failed} unreadable"
         + (f"; predictions in {output}" if output else ""),
         file=sys.stderr,
     )
     return 0 if failed < len(videos) else 1
+
+
+def _counted(items: list, counter):
+    """Yields `items`, counting each one done as the next is asked for."""
+    for item in items:
+        yield item
+        counter.step()
 
 
 class _PredictionWriter:
@@ -219,9 +227,9 @@ class _PredictionWriter:
 
 def _run_stream(args) -> int:
     import numpy as np
-    from tqdm import tqdm
 
     from components.ingest.video import FrameReader
+    from pipeline.progress import Counter
     from trainer import inference, plots
 
     if args.plot and os.path.splitext(args.plot)[1].lower() not in plots.ANIMATION_FORMATS:
@@ -243,7 +251,7 @@ def _run_stream(args) -> int:
         rows = csv.writer(csv_file) if csv_file else None
         if rows:
             rows.writerow(["frame", "time_s", *model.labels])
-        bar = tqdm(total=reader.expected_frames or None, unit="frame", file=sys.stderr)
+        bar = Counter(reader.expected_frames or None, "frames")
         if _tflite(args):
             from trainer import tflite_model
 
@@ -251,7 +259,7 @@ def _run_stream(args) -> int:
         else:
             outputs = inference.stream(model, reader, mode, args.window, args.smooth)
         for index, probabilities in enumerate(outputs):
-            bar.update()
+            bar.step()
             if args.print_every and index % args.print_every == 0:
                 top = np.argsort(-probabilities, kind="stable")[:k]
                 text = _top_text([(model.labels[i], float(probabilities[i])) for i in top])
@@ -297,14 +305,13 @@ def _describe_mode(mode: str, window: int, smooth: int) -> str:
 
 
 def _write_plots(args, model, spec, probabilities, fps: float) -> None:
-    from tqdm import tqdm
-
     from components.ingest.video import FrameReader
+    from pipeline.progress import Counter
     from trainer import plots
 
     png = os.path.splitext(args.plot)[0] + ".png"
     plots.plot_curves(probabilities, model.labels, fps, png, top_k=args.top_k)
-    with tqdm(total=len(probabilities), unit="frame", desc="plot", file=sys.stderr) as bar:
+    with Counter(len(probabilities), "plot frames") as bar:
         written = plots.write_animation(
             FrameReader(args.video, spec),
             probabilities,
@@ -312,6 +319,6 @@ def _write_plots(args, model, spec, probabilities, fps: float) -> None:
             fps,
             args.plot,
             top_k=args.top_k,
-            progress=bar.update,
+            progress=bar.step,
         )
     print(f"plot: {args.plot} ({written} frames), curves: {png}", file=sys.stderr)

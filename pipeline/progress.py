@@ -26,24 +26,38 @@ class Counter:
     """Progress over `total` items: a tqdm bar on a terminal, else a line per 10%.
 
     Args:
-      total: items expected (> 0).
+      total: items expected (> 0), or None when unknown (a bar without an end on a
+        terminal; no progress lines in a log, where the caller's own lines show it).
       label: what is counted, e.g. 'videos'.
       stream: where to write (stderr by default).
       lines_in_log: print the per-10% lines when `stream` is not a terminal.
     """
 
     def __init__(
-        self, total: int, label: str, stream=None, prefix: str = "  ", lines_in_log: bool = True
+        self,
+        total: int | None,
+        label: str,
+        stream=None,
+        prefix: str = "  ",
+        lines_in_log: bool = True,
     ):
         self._stream = stream or sys.stderr
-        self._lines_in_log = lines_in_log
-        self._total, self._label, self._prefix = max(1, total), label, prefix
+        self._lines_in_log = lines_in_log and bool(total)
+        self._total, self._label, self._prefix = max(1, total or 1), label, prefix
         self._done, self._shown_tenth = 0, 0
         self._bar = None
         if getattr(self._stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=f"{prefix}{label}", file=self._stream, leave=False)
+            self._bar = tqdm(
+                total=total or None, desc=f"{prefix}{label}", file=self._stream, leave=False
+            )
+
+    def __enter__(self) -> Counter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def update(self, done: int, note: str = "") -> None:
         """`done` items so far (absolute); `note` is shown with the line or the bar."""
@@ -59,9 +73,22 @@ class Counter:
                 print(f"{text}  {note}" if note else text, file=self._stream, flush=True)
         self._done = done
 
+    def step(self) -> None:
+        """One more item done."""
+        self.update(self._done + 1)
+
+    def write(self, text: str, file=None) -> None:
+        """A line of output (to `file`, stdout by default) that does not break the bar."""
+        file = file or sys.stdout
+        if self._bar is not None:
+            self._bar.write(text, file=file)
+        else:
+            print(text, file=file, flush=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 class _ProgressLines(logging.Handler):

@@ -20,6 +20,32 @@ def test_counter_in_a_log_prints_a_line_per_tenth():
     assert lines[0] == "  videos 22/216" and lines[-1] == "  videos 216/216"
 
 
+def test_counter_without_total_in_a_log_leaves_the_lines_to_the_caller():
+    stream, out = io.StringIO(), io.StringIO()
+    with progress.Counter(None, "frames", stream) as counter:
+        for index in range(25):
+            counter.step()
+            counter.write(f"frame {index}", file=out)
+    assert stream.getvalue() == ""
+    assert out.getvalue().splitlines() == [f"frame {i}" for i in range(25)]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_counter_on_a_terminal_keeps_written_lines_whole():
+    terminal = _Terminal()
+    with progress.Counter(None, "frames", terminal) as counter:
+        for index in range(3):
+            counter.step()
+            counter.write(f"frame {index}", file=terminal)
+    # tqdm clears its bar before each written line: every line arrives whole.
+    lines = [line.split("\r")[-1] for line in terminal.getvalue().split("\n")]
+    assert [line for line in lines if line.startswith("frame")] == [f"frame {i}" for i in range(3)]
+
+
 def test_console_shows_progress_and_the_log_file_everything(tmp_path):
     console, log = io.StringIO(), tmp_path / "run.log"
     noisy = logging.StreamHandler(console)  # as TFX/Beam install on the root logger

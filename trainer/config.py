@@ -39,7 +39,13 @@ class TrainerConfig:
         checkpoint is given (never a silent fallback).
       trainable_blocks: 0 freezes the backbone (features are cached and only the
         head trains); N > 0 unfreezes the last N blocks; -1 the whole backbone.
-      train_views: random temporal windows per training video (augmentation).
+      train_views: random temporal windows per training video (augmentation),
+        drawn anew each epoch.
+      aug_min_area_ratio: each training window is cut from a random square crop
+        of at least this share of the frame's area (the same crop over the
+        window), then resized; 1.0 (default) trains on whole frames. Model
+        Garden's video DataConfig has the same name (0.49 there, with aspect
+        jitter we leave out).
       eval_views: windows spread over each eval video, averaged (multi-clip).
       fast_3d: run the model's 3D convolutions as 2D ones (depthwise as sums of 2D
         depthwise convolutions over the temporal taps, 1x1x1 as matmuls); same weights.
@@ -76,6 +82,7 @@ class TrainerConfig:
     random_init: bool = False
     trainable_blocks: int = 0
     train_views: int = 2
+    aug_min_area_ratio: float = 1.0
     eval_views: int = 3
     fast_3d: bool = True
     mixed_precision: bool = False
@@ -101,6 +108,7 @@ class TrainerConfig:
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)"),
             (self.trainable_blocks >= -1, "trainable_blocks", ">= -1"),
             (self.train_views >= 1, "train_views", ">= 1"),
+            (0.0 < self.aug_min_area_ratio <= 1.0, "aug_min_area_ratio", "in (0, 1]"),
             (self.eval_views >= 1, "eval_views", ">= 1"),
             (self.top_k >= 1, "top_k", ">= 1"),
             (0.0 <= self.bn_momentum < 1.0, "bn_momentum", "in [0, 1)"),

@@ -1,9 +1,10 @@
 """tf.data input: ingest records -> temporal windows of float frames in [0, 1].
 
 Each record stores up to 32 frames (see the ingest). Training takes random
-windows of `num_frames`; evaluation and serving take `views` windows spread
-evenly over the real frames and average their scores (multi-clip). Only the
-JPEGs of the frames a window needs are decoded.
+windows of `num_frames`, new ones each epoch, optionally from a random square crop
+of the frames (the same crop over a window); evaluation and serving take `views`
+windows spread evenly over the real frames and average their scores
+(multi-clip). Only the JPEGs of the frames a window needs are decoded.
 """
 
 from __future__ import annotations
@@ -54,22 +55,50 @@ def random_starts(num_real: tf.Tensor, window: int, views: int, seed: tf.Tensor)
     )
 
 
+def random_crop_boxes(views: int, min_area: float, seed: tf.Tensor) -> tf.Tensor:
+    """`views` square crop boxes [views, 4] (y1, x1, y2, x2, in [0, 1] of the frame)
+    covering between `min_area` and all of its area, at random places."""
+    side = tf.sqrt(tf.random.stateless_uniform([views], seed=seed, minval=min_area, maxval=1.0))
+    corner = tf.random.stateless_uniform([views, 2], seed=seed + 1) * (1.0 - side[:, None])
+    return tf.concat([corner, corner + side[:, None]], axis=1)
+
+
 def decode_windows(
-    encoded: tf.Tensor, starts: tf.Tensor, window: int, resolution: int
+    encoded: tf.Tensor,
+    starts: tf.Tensor,
+    window: int,
+    resolution: int,
+    boxes: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Decodes the windows of one video: [views, window, resolution, resolution, 3] in [0, 1].
 
-    Indices past the stored frames repeat the last one (short videos).
+    Indices past the stored frames repeat the last one (short videos). `boxes`
+    ([views, 4], see `random_crop_boxes`) crops each window before the resize.
     """
     stored = tf.shape(encoded)[0]
     tf.debugging.assert_positive(stored, message="a video record holds no frame")
     index = tf.minimum(starts[:, None] + tf.range(window)[None, :], stored - 1)
     flat = tf.gather(encoded, tf.reshape(index, [-1]))
-    frames = tf.map_fn(
-        lambda data: _decode_frame(data, resolution),
-        flat,
-        fn_output_signature=tf.TensorSpec([resolution, resolution, 3], tf.float32),
-    )
+    if boxes is None:
+        frames = tf.map_fn(
+            lambda data: _decode_frame(data, resolution),
+            flat,
+            fn_output_signature=tf.TensorSpec([resolution, resolution, 3], tf.float32),
+        )
+    else:  # one video's frames share a size
+        full = tf.map_fn(
+            lambda data: tf.image.convert_image_dtype(
+                tf.io.decode_jpeg(data, channels=3), tf.float32
+            ),
+            flat,
+            fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32),
+        )
+        frames = tf.image.crop_and_resize(
+            full,
+            tf.repeat(boxes, window, axis=0),
+            tf.range(tf.shape(flat)[0]),
+            [resolution, resolution],
+        )
     return tf.reshape(frames, [-1, window, resolution, resolution, 3])
 
 
@@ -132,28 +161,38 @@ def clips_dataset(
     views: int,
     training: bool,
     seed: int = 42,
+    crop_min_area: float = 1.0,
 ) -> tf.data.Dataset:
     """(clips [views, window, res, res, 3] float32 in [0, 1], label int32) per video,
     in the canonical record order (`canonical_records`).
 
-    Random windows when `training` (deterministic for a seed), spread windows otherwise.
-    Raises FileNotFoundError when no file matches.
+    Random windows when `training`, others on each pass over the dataset (each
+    epoch), the same ones run after run for a seed; with `crop_min_area` < 1, each
+    window from a random square crop of at least that share of the frame. Spread
+    windows of the whole frame otherwise. Raises FileNotFoundError when no file
+    matches.
     """
     patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
     files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {patterns}")
     dataset = canonical_records(files)
+    # A number per record that changes on each pass (epoch), the same run after run.
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
-    def to_clips(index, serialized):
+    def to_clips(serialized, draw):
         parsed = parse_examples(serialized[None])
         encoded, num_real = parsed["encoded"][0], parsed["num_real"][0]
+        boxes = None
         if training:
-            starts = random_starts(
-                num_real, window, views, tf.stack([seed, tf.cast(index, tf.int32)])
-            )
+            key = tf.stack([seed, tf.cast(draw % (2**31 - 1), tf.int32)])
+            starts = random_starts(num_real, window, views, key)
+            if crop_min_area < 1.0:
+                boxes = random_crop_boxes(views, crop_min_area, key + 2)
         else:
             starts = spread_starts(num_real, window, views)
-        return decode_windows(encoded, starts, window, resolution), parsed["label"][0]
+        return decode_windows(encoded, starts, window, resolution, boxes), parsed["label"][0]
 
-    return dataset.enumerate().map(to_clips, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return tf.data.Dataset.zip(dataset, draws).map(
+        to_clips, num_parallel_calls=AUTOTUNE, deterministic=True
+    )

@@ -170,7 +170,11 @@ def train(
             warm_start(classifier, labels, base_model)
     window = dict(window=config.num_frames, resolution=config.resolution, seed=config.seed)
     train_ds = video_input.clips_dataset(
-        train_files, views=config.train_views, training=True, **window
+        train_files,
+        views=config.train_views,
+        training=True,
+        crop_min_area=config.aug_min_area_ratio,
+        **window,
     )
     eval_ds = video_input.clips_dataset(
         eval_files, views=config.eval_views, training=False, **window

@@ -164,9 +164,10 @@ class PipelineConfig:
 
     @property
     def cache_enabled(self) -> bool:
-        """Caching, off with span 'latest': the ingest's inputs stay the same from run
-        to run while the data does not, so a cache hit would reuse old data."""
-        return self.enable_cache and self.span != spans.LATEST_SPAN
+        """Caching, span 'latest' included: the ingest's cache key holds the data's
+        fingerprint, taken with the span resolved (components/ingest/fingerprint.py),
+        so a new span or changed files re-ingest while unchanged data is reused."""
+        return self.enable_cache
 
     @property
     def metadata_db(self) -> str:

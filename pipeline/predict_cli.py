@@ -168,6 +168,8 @@ def _run_predict(args) -> int:
                 bar.write(f"{prediction.path}: unreadable: {prediction.error}", file=sys.stderr)
             else:
                 bar.write(f"{prediction.path}: {_top_text(prediction.top(model.labels, k))}")
+            for warning in prediction.warnings:
+                bar.write(f"{prediction.path}: warning: {warning}", file=sys.stderr)
     print(
         f"{len(videos) - failed} of {len(videos)} videos classified, {failed} unreadable"
         + (f"; predictions in {output}" if output else ""),
@@ -265,6 +267,10 @@ def _run_stream(args) -> int:
     finally:
         if csv_file:
             csv_file.close()
+    # What the decoder found wrong with the file, as the ingest report says it; known
+    # once the whole video was read.
+    for warning in reader.warnings:
+        print(f"{args.video}: warning: {warning}", file=sys.stderr)
     if args.csv:
         print(f"per-frame probabilities: {args.csv}", file=sys.stderr)
     if kept:

@@ -126,11 +126,14 @@ class LoadedModel:
 
 @dataclasses.dataclass(frozen=True)
 class VideoPrediction:
-    """One video's class probabilities, or why it could not be classified."""
+    """One video's class probabilities, or why it could not be classified; `warnings`
+    are what the decoder found wrong with the file (a header's implausible rate, a
+    frame count that disagrees), as the ingest report lists them."""
 
     path: str
     probabilities: np.ndarray | None = None
     error: str = ""
+    warnings: tuple[str, ...] = ()
 
     def top(self, labels: tuple[str, ...], k: int) -> list[tuple[str, float]]:
         """The k most probable (label, probability) pairs, best first."""
@@ -289,6 +292,11 @@ def video_example(path: str, spec: FrameSpec, jpeg_quality: int = INGEST_JPEG_QU
     Raises:
       VideoDecodeError: the video cannot be used.
     """
+    return _video_example(path, spec, jpeg_quality)[0]
+
+
+def _video_example(path: str, spec: FrameSpec, jpeg_quality: int) -> tuple[bytes, tuple[str, ...]]:
+    """`video_example` and the decoder's warnings about the file."""
     clip = decode_clip(path, spec)
     record = records.VideoRecord(
         jpeg_frames=tuple(encode_jpeg(f, jpeg_quality) for f in clip.frames),
@@ -303,19 +311,19 @@ def video_example(path: str, spec: FrameSpec, jpeg_quality: int = INGEST_JPEG_QU
         height=spec.height,
         width=spec.width,
     )
-    return records.to_example_bytes(record)
+    return records.to_example_bytes(record), clip.warnings
 
 
 def classify_video(model: LoadedModel, path: str, spec: FrameSpec) -> VideoPrediction:
     """Class probabilities of one video; an unusable video gives a prediction with
     `error` set instead of raising, so one bad file never stops a batch."""
     try:
-        example = video_example(path, spec, model.frame_contract().jpeg_quality)
+        example, warnings = _video_example(path, spec, model.frame_contract().jpeg_quality)
     except (VideoDecodeError, OSError, cv2.error) as e:
         logging.warning("cannot classify %s: %s", path, e)
         return VideoPrediction(path, error=str(e) or type(e).__name__)
     out = model.module.signatures["serving_default"](examples=tf.constant([example]))
-    return VideoPrediction(path, probabilities=out["probabilities"][0].numpy())
+    return VideoPrediction(path, out["probabilities"][0].numpy(), warnings=warnings)
 
 
 def classify_videos(

@@ -1,7 +1,7 @@
 """tf.data input: ingest records -> temporal windows of float frames in [0, 1].
 
 Each record stores up to 32 frames (see the ingest). Training takes random
-windows of `num_frames`; evaluation and serving take `views` windows spread
+windows of `trainer.window_frames`; evaluation and serving take `views` windows spread
 evenly over the real frames and average their scores (multi-clip). Only the
 JPEGs of the frames a window needs are decoded.
 """

@@ -107,7 +107,7 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overr
     config = TrainerConfig(
         checkpoint=args.checkpoint,
         random_init=not args.checkpoint,
-        num_frames=args.frames,
+        window_frames=args.frames,
         resolution=args.resolution,
         epochs=args.epochs,
         batch_size=args.batch,

@@ -8,6 +8,12 @@ compiler reads), and the runtime parameters a run or a schedule may set:
   span: the data span to ingest (-1 = the newest span matching the `{SPAN}`
     placeholder in ingest.source, looked up when the run starts).
 
+The ingest's cache is keyed on the data here too: a SourceFingerprint step, never
+cached, fingerprints the source in the cluster at the start of every run (recurring
+runs included) and its output parameter is VideoIngest's `source_fingerprint` input
+parameter, which KFP's cache key hashes. Unchanged data: the ingest and everything
+fed by it alone are reused; changed data: they run again.
+
 Other settings (epochs, thresholds) sit inside JSON and proto parameters that TFX
 cannot template with a RuntimeParameter; change them in the config and compile
 again.
@@ -87,7 +93,7 @@ def compile_config(config: PipelineConfig, output: str) -> str:
     span = tfx.dsl.experimental.RuntimeParameter(
         name=SPAN_PARAMETER, ptype=int, default=config.span
     )
-    pipeline = create_pipeline(config, span=span)
+    pipeline = create_pipeline(config, span=span, fingerprint_in_run=True)
     with_kubeflow_resources(pipeline.components, config.kubeflow)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
@@ -116,9 +122,9 @@ def finish_spec(job: dict) -> dict:
     A bare spec (what the KFP server takes) drops the job's runtime config, so its
     parameter defaults and pipeline root move into the spec: runs that set no
     --param still get the config's span, and artifacts go under pipeline_root. The
-    ingest is never cached: its inputs stay the same from run to run while the
-    data behind a span ('latest') may not; nor are the ALWAYS_RUN steps
-    (ServedModel), which read the serving directory.
+    ALWAYS_RUN steps are never cached: ServedModel reads the serving directory,
+    SourceFingerprint the source's listing. The ingest is cached as the config
+    says, keyed on SourceFingerprint's output (link_output_parameters).
     """
     spec = json.loads(json.dumps(job["pipelineSpec"]))
     runtime = job.get("runtimeConfig", {})
@@ -129,9 +135,38 @@ def finish_spec(job: dict) -> dict:
             declared[name]["defaultValue"] = int(value) if integral else value
     if runtime.get("gcsOutputDirectory"):
         spec["defaultPipelineRoot"] = runtime["gcsOutputDirectory"]
+    link_output_parameters(spec)
     for task in spec["root"]["dag"]["tasks"].values():
-        if task.get("taskInfo", {}).get("name") in (INGEST_TASK, *ALWAYS_RUN):
+        if task.get("taskInfo", {}).get("name") in ALWAYS_RUN:
             task["cachingOptions"] = {"enableCache": False}
+    return spec
+
+
+def link_output_parameters(spec: dict) -> dict:
+    """Points each task's `taskOutputParameter` at the task that produces it.
+
+    TFX 1.16's Kubeflow V2 compiler names the producer of a `.future()` exec
+    property `<component id>_task` (tfx/orchestration/kubeflow/v2/step_builder.py,
+    `producer_task=channel.producer_component_id + '_task'`; its own testdata
+    expected_dynamic_execution_properties_downstream_component_task.pbtxt shows
+    `range_config_generator_task` next to a task named `range_config_generator`),
+    while it names the task itself by the component id. KFP's driver looks the
+    producer up by task name and fails on a name no task has (kubeflow/pipelines
+    backend/src/v2/driver/driver.go, resolveUpstreamParameters: "cannot find
+    producer task"), so the suffix goes when the task without it exists.
+    """
+    tasks = spec["root"]["dag"]["tasks"]
+    for task in tasks.values():
+        for source in task.get("inputs", {}).get("parameters", {}).values():
+            output = source.get("taskOutputParameter")
+            if not output or output["producerTask"] in tasks:
+                continue
+            bare = output["producerTask"].removesuffix("_task")
+            if bare not in tasks:
+                raise ValueError(f"no task produces {output}: tasks are {sorted(tasks)}")
+            output["producerTask"] = bare
+            if bare not in task.setdefault("dependentTasks", []):
+                task["dependentTasks"].append(bare)
     return spec
 
 

@@ -60,7 +60,14 @@ def _add_ingest_parser(sub) -> None:
     p.add_argument(
         "--allow-missing", action="store_true", help="tolerate listed videos the source lacks"
     )
-    p.add_argument("--num-frames", type=int, default=32, help="frames stored per video")
+    p.add_argument(
+        "--frames-per-video",
+        "--num-frames",  # the old name, read for one release with a warning
+        type=int,
+        default=32,
+        action=predict_cli.RenamedOption,
+        help="frames stored per video (not the model's window, trainer.window_frames)",
+    )
     p.add_argument("--fps", type=float, default=5.0, help="sampling rate (frames per second)")
     p.add_argument("--frame-step", type=int, default=0, help="explicit stride; overrides --fps")
     p.add_argument("--height", type=int, default=172)
@@ -253,7 +260,7 @@ def _ingest_config(args):
             allow_missing_listed=args.allow_missing,
         ),
         frames=FrameSpec(
-            num_frames=args.num_frames,
+            frames_per_video=args.frames_per_video,
             target_fps=args.fps,
             frame_step=args.frame_step,
             height=args.height,

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from components import renamed_keys
 from components.ingest import spans
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
@@ -164,9 +165,10 @@ class PipelineConfig:
 
     @property
     def cache_enabled(self) -> bool:
-        """Caching, off with span 'latest': the ingest's inputs stay the same from run
-        to run while the data does not, so a cache hit would reuse old data."""
-        return self.enable_cache and self.span != spans.LATEST_SPAN
+        """Caching, span 'latest' included: the ingest's cache key holds the data's
+        fingerprint, taken with the span resolved (components/ingest/fingerprint.py),
+        so a new span or changed files re-ingest while unchanged data is reused."""
+        return self.enable_cache
 
     @property
     def metadata_db(self) -> str:
@@ -183,6 +185,14 @@ class PipelineConfig:
         _check_fields(cls, data, "")
         ingest_data = _section(data, "ingest", required=True)
         trainer_data = _section(data, "trainer")
+        try:  # the old `num_frames` keys: read with a warning (components/renamed_keys.py)
+            trainer_data = renamed_keys.take_renamed(trainer_data, renamed_keys.TRAINER, "trainer")
+            if isinstance(ingest_data.get("frames"), dict):
+                ingest_data["frames"] = renamed_keys.take_renamed(
+                    ingest_data["frames"], renamed_keys.FRAMES, "ingest.frames"
+                )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         _check_types(TrainerConfig, trainer_data, "trainer.")
         _check_types(IngestConfig, ingest_data, "ingest.")
         for name, part_cls in (

@@ -1,5 +1,6 @@
 """create_pipeline: the one pipeline definition every runner uses.
 
+    [SourceFingerprint, Kubeflow only: the data's fingerprint taken in the run]
     VideoIngest -> StatisticsGen -> SchemaGen -> ExampleValidator
                 -> Trainer (trainer.run.run_fn; warm-started from the served
                    model when trainer.warm_start)
@@ -23,13 +24,16 @@ from components.ingest.component import VideoIngest
 from components.pusher.component import Pusher
 from components.report.component import ModelReport
 from components.served_model.component import ServedModel
+from components.source_fingerprint.component import SourceFingerprint
 from pipeline import evaluation
 from pipeline.config import PipelineConfig
 
 SERVED_MODEL_ID = "ServedModel"
+FINGERPRINT_ID = "SourceFingerprint"
 # Components every runner must execute on each run, caching or not: what they
-# read (the serving directory) changes between runs while their inputs do not.
-ALWAYS_RUN = (SERVED_MODEL_ID,)
+# read (the serving directory, the source's listing) changes between runs while
+# their inputs do not.
+ALWAYS_RUN = (SERVED_MODEL_ID, FINGERPRINT_ID)
 
 
 def planned_class_count(config: PipelineConfig) -> int | None:
@@ -40,7 +44,12 @@ def planned_class_count(config: PipelineConfig) -> int | None:
     return len(classes)
 
 
-def create_components(config: PipelineConfig, span=None, source_fingerprint: str = "") -> list:
+def create_components(
+    config: PipelineConfig,
+    span=None,
+    source_fingerprint: str = "",
+    fingerprint_in_run: bool = False,
+) -> list:
     """The pipeline's components, in order.
 
     Args:
@@ -48,13 +57,21 @@ def create_components(config: PipelineConfig, span=None, source_fingerprint: str
       span: the span to ingest, default config.span; the Kubeflow compiler passes a
         RuntimeParameter so each run may choose it.
       source_fingerprint: what the data holds now (components/ingest/fingerprint.py),
-        which the runner computes; it keys the ingest's cache ('' : none).
+        which the local runner computes before the run; it keys the ingest's cache
+        ('' : none).
+      fingerprint_in_run: take the fingerprint in the run instead, with a
+        SourceFingerprint step whose output feeds the ingest's `source_fingerprint`
+        (what a compiled Kubeflow pipeline needs: its spec is fixed, its data not).
     """
-    ingest = VideoIngest(
-        config=config.ingest,
-        span=config.span if span is None else span,
-        source_fingerprint=source_fingerprint,
-    )
+    span = config.span if span is None else span
+    head = []
+    if fingerprint_in_run:
+        if source_fingerprint:
+            raise ValueError("give source_fingerprint or fingerprint_in_run, not both")
+        fingerprint = SourceFingerprint(config=config.ingest, span=span).with_id(FINGERPRINT_ID)
+        source_fingerprint = fingerprint.outputs["fingerprint"].future()[0].value
+        head = [fingerprint]
+    ingest = VideoIngest(config=config.ingest, span=span, source_fingerprint=source_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(
@@ -90,6 +107,7 @@ def create_components(config: PipelineConfig, span=None, source_fingerprint: str
         ),
     )
     return [
+        *head,
         ingest,
         statistics_gen,
         schema_gen,
@@ -108,6 +126,7 @@ def create_pipeline(
     metadata_connection_config=None,
     span=None,
     source_fingerprint: str = "",
+    fingerprint_in_run: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The TFX pipeline for `config`.
 
@@ -119,11 +138,12 @@ def create_pipeline(
         orchestrator provide it (Kubeflow).
       span: the span to ingest (default config.span), e.g. a RuntimeParameter.
       source_fingerprint: keys the ingest's cache on the data (see create_components).
+      fingerprint_in_run: take that fingerprint in a step of the run (Kubeflow).
     """
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config, span, source_fingerprint),
+        components=create_components(config, span, source_fingerprint, fingerprint_in_run),
         enable_cache=config.cache_enabled,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -17,6 +18,20 @@ from components.ingest.ucf101 import VIDEO_EXTENSIONS
 COMMANDS = ("predict", "stream")
 OUTPUT_FORMATS = (".csv", ".jsonl")
 DEFAULT_FOLDER_OUTPUT = "predictions.csv"
+
+
+class RenamedOption(argparse.Action):
+    """Stores the value; an option given by its old name (the second one listed) gets a
+    one-line warning naming the new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string == self.option_strings[-1] and len(self.option_strings) > 1:
+            print(
+                f"warning: {option_string} is deprecated, read as {self.option_strings[0]} "
+                "(the old name goes in the next release)",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
 
 
 def _add_model_args(p) -> None:
@@ -53,9 +68,11 @@ def add_parsers(sub) -> None:
         f"{DEFAULT_FOLDER_OUTPUT})",
     )
     p.add_argument(
-        "--num-frames",
+        "--frames-per-video",
+        "--num-frames",  # the old name, read for one release with a warning
         type=int,
         default=None,
+        action=RenamedOption,
         help="frames stored per video, as the ingest (not the model's window; default and "
         "only accepted value: the model's frame contract)",
     )
@@ -154,8 +171,10 @@ def _run_predict(args) -> int:
     if not videos:
         raise ValueError(f"no video ({', '.join(VIDEO_EXTENSIONS)}) in {args.videos}")
     model = inference.load_model(args.model)
-    inference.check_frame_options(model, args.fps, args.resize_mode, args.num_frames)
-    spec = model.frame_spec(num_frames=args.num_frames, fps=args.fps, resize_mode=args.resize_mode)
+    inference.check_frame_options(model, args.fps, args.resize_mode, args.frames_per_video)
+    spec = model.frame_spec(
+        frames_per_video=args.frames_per_video, fps=args.fps, resize_mode=args.resize_mode
+    )
     k = min(args.top_k, len(model.labels))
     failed = 0
     with _PredictionWriter(output, model.labels, k) as writer:
@@ -168,6 +187,8 @@ def _run_predict(args) -> int:
                 bar.write(f"{prediction.path}: unreadable: {prediction.error}", file=sys.stderr)
             else:
                 bar.write(f"{prediction.path}: {_top_text(prediction.top(model.labels, k))}")
+            for warning in prediction.warnings:
+                bar.write(f"{prediction.path}: warning: {warning}", file=sys.stderr)
         bar.close()
     print(
         f"{len(videos) - failed} of {len(videos)} videos classified, {failed} unreadable"
@@ -242,7 +263,7 @@ def _run_stream(args) -> int:
     spec = model.frame_spec(fps=args.fps, resize_mode=args.resize_mode, at_model_resolution=True)
     reader = FrameReader(args.video, spec)
     fps = reader.sampled_fps
-    how = _describe_mode(mode, args.window or model.num_frames, args.smooth)
+    how = _describe_mode(mode, args.window or model.window_frames, args.smooth)
     print(f"{args.video}: {fps:g} samples/s of video, {how}, model {model.path}", file=sys.stderr)
     k = min(args.top_k, len(model.labels))
     kept = [] if args.plot else None  # [frames, classes] floats, for the plot only
@@ -273,6 +294,10 @@ def _run_stream(args) -> int:
     finally:
         if csv_file:
             csv_file.close()
+    # What the decoder found wrong with the file, as the ingest report says it; known
+    # once the whole video was read.
+    for warning in reader.warnings:
+        print(f"{args.video}: warning: {warning}", file=sys.stderr)
     if args.csv:
         print(f"per-frame probabilities: {args.csv}", file=sys.stderr)
     if kept:

@@ -20,7 +20,16 @@ from KFP, at kubeflow/pipelines (backend/src/v2, 2.x):
 - the executor output's artifact metadata is merged into the output artifacts
   (component/launcher_v2.go, `mergeRuntimeArtifacts`); its URIs are not used;
 - parameters: `runtimeValue.constant` as written, `componentInputParameter`
-  from the run's parameters or the root's defaults, in `parameterValues`.
+  from the run's parameters or the root's defaults, `taskOutputParameter` from the
+  producer's output parameters, in `parameterValues`; output parameters come back
+  in the executor output's `parameterValues`, else from each parameter's
+  `outputFile` (launcher_v2.go `collectOutputParameters`: the output metadata file
+  has the highest priority);
+- caching, when `run_pipeline` is given a cache: a task whose `cachingOptions`
+  enable it is keyed as driver.go `getFingerPrint` keys it, with
+  cacheutils/cache.go `GenerateCacheKey` (`cache_key` below), looked up per
+  pipeline name, and on a hit its recorded outputs are reused without running it
+  (driver.go `reuseCachedOutputs`: the cached execution's artifacts, same ids).
 
 TFX tests its own entry point the same way, with an ExecutorInput JSON
 (tfx/orchestration/kubeflow/v2/container/kubeflow_v2_run_executor_test.py and
@@ -30,6 +39,7 @@ its testdata/executor_invocation.json).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -54,6 +64,9 @@ class Step:
     executor_output: dict
     outputs: dict[str, dict]  # output key -> RuntimeArtifact (dict), as recorded
     log: str
+    parameters: dict = dataclasses.field(default_factory=dict)  # output parameters
+    cached: bool = False  # reused from the cache, not run
+    cache_key: str = ""  # '' where the task's cache is off
 
 
 _artifact_ids = itertools.count(1)
@@ -68,6 +81,9 @@ def task_order(spec: dict) -> list[str]:
         for artifact in task.get("inputs", {}).get("artifacts", {}).values():
             if "taskOutputArtifact" in artifact:
                 producers.add(artifact["taskOutputArtifact"]["producerTask"])
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            if "taskOutputParameter" in parameter:
+                producers.add(parameter["taskOutputParameter"]["producerTask"])
         needs[name] = producers
     order, done = [], set()
     while len(order) < len(tasks):
@@ -85,8 +101,12 @@ def run_pipeline(
     parameters: dict | None = None,
     env: dict | None = None,
     timeout: float = 900,
+    cache: dict | None = None,
 ) -> dict[str, Step]:
     """Executes every task of `spec` in order; task name -> Step.
+
+    Args:
+      cache: KFP's cache across runs (a dict this fills; None: no caching).
 
     Raises:
       StepFailed: a step exited non-zero (nothing downstream runs).
@@ -99,29 +119,54 @@ def run_pipeline(
     run_root = f"{pipeline_root.rstrip('/')}/{run_id}"
     steps: dict[str, Step] = {}
     for name in task_order(spec):
-        steps[name] = run_step(spec, name, run_root, values, steps, env, timeout)
+        steps[name] = run_step(spec, name, run_root, values, steps, env, timeout, cache)
     return steps
 
 
-def run_step(spec, name, run_root, values, steps, env, timeout) -> Step:
-    """Builds the task's ExecutorInput, runs its container command, records its outputs."""
+def task_parts(spec: dict, name: str) -> tuple[dict, dict, dict]:
+    """The task, its component and its container spec."""
     task = spec["root"]["dag"]["tasks"][name]
     component = spec["components"][task["componentRef"]["name"]]
     executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
     assert set(executor) == {"container"}, f"{name}: not a container executor: {set(executor)}"
-    container = executor["container"]
+    return task, component, executor["container"]
+
+
+def build_executor_input(spec, name, run_root, values, steps) -> dict:
+    """The ExecutorInput the driver gives the task (inputs resolved, outputs provisioned)."""
+    task, component, _ = task_parts(spec, name)
     step_dir = os.path.join(run_root, ".kfp", name)
-    executor_input = {
+    return {
         "inputs": {
-            "parameterValues": _parameter_values(task, values),
+            "parameterValues": _parameter_values(task, values, steps),
             "artifacts": _input_artifacts(task, component, steps),
         },
         "outputs": {
             "artifacts": _output_artifacts(component, run_root, name),
+            "parameters": {
+                key: {"outputFile": os.path.join(step_dir, "parameters", key)}
+                for key in component.get("outputDefinitions", {}).get("parameters", {})
+            },
             "outputFile": os.path.join(step_dir, OUTPUT_METADATA_FILE),
         },
     }
+
+
+def run_step(spec, name, run_root, values, steps, env, timeout, cache=None) -> Step:
+    """Builds the task's ExecutorInput, runs its container command (or reuses the
+    cached outputs), records its outputs."""
+    task, component, container = task_parts(spec, name)
+    step_dir = os.path.join(run_root, ".kfp", name)
+    executor_input = build_executor_input(spec, name, run_root, values, steps)
     argv = _command(container, json.dumps(executor_input))
+    fingerprint = ""
+    if cache is not None and task.get("cachingOptions", {}).get("enableCache"):
+        fingerprint = cache_key(executor_input, component, container)
+        hit = cache.get((spec["pipelineInfo"]["name"], fingerprint))
+        if hit is not None:
+            return dataclasses.replace(
+                hit, executor_input=executor_input, argv=argv, cached=True, log=""
+            )
     os.makedirs(step_dir, exist_ok=True)
     process = subprocess.run(
         argv,
@@ -148,16 +193,73 @@ def run_step(spec, name, run_root, values, steps, env, timeout) -> Step:
             # ML Metadata keeps numbers as doubles and hands them back as numbers.
             "metadata": json.loads(json.dumps(metadata)),
         }
-    return Step(name, argv, executor_input, executor_output, outputs, process.stdout)
+    parameters = dict(executor_output.get("parameterValues", {}))
+    for pkey, output in executor_input["outputs"]["parameters"].items():
+        if pkey not in parameters:
+            with open(output["outputFile"]) as f:
+                parameters[pkey] = f.read()
+    step = Step(
+        name,
+        argv,
+        executor_input,
+        executor_output,
+        outputs,
+        process.stdout,
+        parameters,
+        cache_key=fingerprint,
+    )
+    if fingerprint:
+        cache[(spec["pipelineInfo"]["name"], fingerprint)] = step
+    return step
 
 
-def _parameter_values(task: dict, values: dict) -> dict:
+def cache_key(executor_input: dict, component: dict, container: dict) -> str:
+    """KFP's cache fingerprint of a task (driver.go `getFingerPrint`, cache.go).
+
+    `GenerateCacheKey` keeps: the input parameters' resolved values; each input
+    artifact's `name` only (its ML Metadata id, not its URI or metadata); each
+    output artifact's name, type and metadata with the URI wiped; each output
+    parameter's type; and the container's image and `command + args` as the spec
+    writes them, placeholders unsubstituted. `GenerateFingerPrint` is the SHA-256
+    of that key's JSON (field order fixed here by sort_keys, as encoding/json
+    sorts map keys).
+    """
+    inputs = executor_input["inputs"]
+    outputs = executor_input["outputs"]
+    declared = component.get("outputDefinitions", {}).get("parameters", {})
+    key = {
+        "inputArtifactNames": {
+            k: {"artifactNames": [a["name"] for a in v["artifacts"]]}
+            for k, v in inputs.get("artifacts", {}).items()
+        },
+        "inputParameterValues": inputs.get("parameterValues", {}),
+        "outputArtifactsSpec": {
+            k: {f: a[f] for f in ("name", "type", "metadata") if f in a}
+            for k, v in outputs.get("artifacts", {}).items()
+            for a in v["artifacts"][:1]
+        },
+        "outputParametersSpec": {
+            k: declared[k].get("parameterType", "") for k in outputs.get("parameters", {})
+        },
+        "containerSpec": {
+            "image": container.get("image", ""),
+            "cmdArgs": list(container.get("command", [])) + list(container.get("args", [])),
+        },
+    }
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _parameter_values(task: dict, values: dict, steps: dict[str, Step]) -> dict:
     result = {}
     for key, source in task.get("inputs", {}).get("parameters", {}).items():
         if "runtimeValue" in source:
             result[key] = source["runtimeValue"]["constant"]
         elif "componentInputParameter" in source:
             result[key] = values[source["componentInputParameter"]]
+        elif "taskOutputParameter" in source:
+            output = source["taskOutputParameter"]
+            result[key] = steps[output["producerTask"]].parameters[output["outputParameterKey"]]
         else:
             raise AssertionError(f"parameter {key}: source not emulated: {source}")
     return result

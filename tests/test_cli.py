@@ -12,7 +12,7 @@ from pipeline.cli import main
 from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--workers", "1"]
+SMALL = ["--frames-per-video", "4", "--height", "32", "--width", "32", "--workers", "1"]
 
 
 def test_demo_data_command(tmp_path, capsys):
@@ -73,7 +73,8 @@ def test_ingest_command_prints_what_it_wrote(tiny_demo, tmp_path, capsys):
         (["--classes", "Juggling"], "unknown class names ['Juggling']"),
         (["--classes", "9"], "asked for 9 classes"),
         (["--split", "2"], "needs the official split lists"),
-        (["--num-frames", "0"], "num_frames must be >= 1"),
+        (["--frames-per-video", "0"], "frames_per_video must be >= 1"),
+        (["--num-frames", "0"], "warning: --num-frames is deprecated, read as --frames-per-video"),
     ],
 )
 def test_ingest_command_bad_input_is_a_clear_error(tiny_demo, tmp_path, capsys, args, message):
@@ -115,7 +116,7 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
             tiny_demo.lists_zip,
             "--output",
             str(out),
-            "--num-frames",
+            "--frames-per-video",
             "4",
             "--height",
             "32",

@@ -20,6 +20,7 @@ from tests.test_dockerfile import REPO, parse_dockerfile, tfx_container_command
 IMAGE = "registry.example.com/video-action:7"
 BEAM_ARGS = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west4"]
 COMPONENTS = (
+    "SourceFingerprint",
     "VideoIngest",
     "StatisticsGen",
     "SchemaGen",
@@ -107,10 +108,46 @@ def test_root_beam_args_and_span_parameter(package):
         assert args[-len(BEAM_ARGS) :] == BEAM_ARGS, name
     span = pipeline_parameters(spec)["span"]
     assert (span.kind, span.default) == ("int", -1)
-    ingest = spec["root"]["dag"]["tasks"]["VideoIngest"]
-    assert ingest["inputs"]["parameters"]["span"] == {"componentInputParameter": "span"}
-    # 'latest' reads new data under unchanged inputs: the ingest must never be cached.
-    assert ingest["cachingOptions"] == {"enableCache": False}
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in ("SourceFingerprint", "VideoIngest"):
+        assert tasks[name]["inputs"]["parameters"]["span"] == {"componentInputParameter": "span"}
+
+
+def test_the_ingest_cache_is_keyed_on_a_fingerprint_taken_in_the_run(package):
+    """VideoIngest's `source_fingerprint` input parameter is SourceFingerprint's output
+    parameter: KFP's driver resolves it before keying the cache, and the key hashes
+    resolved input parameter values (kubeflow/pipelines backend/src/v2/driver/driver.go
+    `getFingerPrint`, backend/src/v2/cacheutils/cache.go `GenerateCacheKey`). The step
+    that takes it is never cached; the rest is cached as the config says."""
+    spec = package[1]
+    tasks = spec["root"]["dag"]["tasks"]
+    ingest = tasks["VideoIngest"]
+    assert ingest["inputs"]["parameters"]["source_fingerprint"] == {
+        "taskOutputParameter": {
+            "outputParameterKey": "fingerprint",
+            "producerTask": "SourceFingerprint",
+        }
+    }
+    assert "SourceFingerprint" in ingest["dependentTasks"]
+    produced = spec["components"][tasks["SourceFingerprint"]["componentRef"]["name"]]
+    assert produced["outputDefinitions"]["parameters"]["fingerprint"] == {"parameterType": "STRING"}
+    # TFX's entry point writes an output parameter from the String artifact of the same key.
+    assert "fingerprint" in produced["outputDefinitions"]["artifacts"]
+    uncached = {n for n, t in tasks.items() if not t.get("cachingOptions", {}).get("enableCache")}
+    assert uncached == {"SourceFingerprint", "ServedModel"}
+
+
+def test_tfx_task_suffix_on_output_parameters_is_linked_to_the_task():
+    from kubeflow.compile import link_output_parameters
+
+    source = {"taskOutputParameter": {"producerTask": "A_task", "outputParameterKey": "x"}}
+    spec = {"root": {"dag": {"tasks": {"A": {}, "B": {"inputs": {"parameters": {"x": source}}}}}}}
+    link_output_parameters(spec)
+    assert source["taskOutputParameter"]["producerTask"] == "A"
+    assert spec["root"]["dag"]["tasks"]["B"]["dependentTasks"] == ["A"]
+    source["taskOutputParameter"]["producerTask"] = "C_task"
+    with pytest.raises(ValueError, match="no task produces"):
+        link_output_parameters(spec)
 
 
 def test_container_command_is_what_the_dockerfile_provides(package):

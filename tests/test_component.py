@@ -16,7 +16,7 @@ from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
 
 pytestmark = pytest.mark.slow
-FRAMES = FrameSpec(num_frames=4, target_fps=5, height=32, width=32)
+FRAMES = FrameSpec(frames_per_video=4, target_fps=5, height=32, width=32)
 
 
 def make_config(demo, **selection):

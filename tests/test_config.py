@@ -23,7 +23,9 @@ def _config() -> IngestConfig:
             seed=3,
             allow_missing_listed=True,
         ),
-        frames=FrameSpec(num_frames=16, frame_step=2, height=224, width=224, resize_mode="crop"),
+        frames=FrameSpec(
+            frames_per_video=16, frame_step=2, height=224, width=224, resize_mode="crop"
+        ),
         http=HttpOptions(retries=2, backoff_s=0.1, timeout_s=5.0),
         jpeg_quality=80,
         num_shards=4,
@@ -55,8 +57,8 @@ def test_json_is_plain_nested_data():
 
 
 def test_partial_dict_takes_defaults():
-    config = IngestConfig.from_dict({"source": "videos.zip", "frames": {"num_frames": 8}})
-    assert config.frames == FrameSpec(num_frames=8)
+    config = IngestConfig.from_dict({"source": "videos.zip", "frames": {"frames_per_video": 8}})
+    assert config.frames == FrameSpec(frames_per_video=8)
     assert config.selection == SelectionSpec()
 
 
@@ -84,7 +86,7 @@ def test_unknown_nested_field_is_named():
         (("max_bad_fraction",), 1.5, "max_bad_fraction"),
         (("selection", "split"), 5, "split"),
         (("selection", "eval_fraction"), 1.0, "eval_fraction"),
-        (("frames", "num_frames"), 0, "num_frames"),
+        (("frames", "frames_per_video"), 0, "frames_per_video"),
         (("frames", "resize_mode"), "zoom", "resize_mode"),
     ],
 )

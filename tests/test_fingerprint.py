@@ -36,6 +36,17 @@ def test_folder_fingerprint_follows_names_sizes_and_times(tmp_path):
     assert source_fingerprint(folder, "", 0) != added
 
 
+def test_latest_span_fingerprints_the_span_it_resolves_to(tmp_path):
+    """Caching stays on with span 'latest' (PipelineConfig.cache_enabled): a new span
+    must change the fingerprint, an unchanged newest span keep it."""
+    _folder(tmp_path / "span-1")
+    pattern = str(tmp_path / "span-{SPAN}")
+    first = source_fingerprint(pattern, "", -1)
+    assert first == source_fingerprint(pattern, "", -1) == source_fingerprint(pattern, "", 1)
+    _folder(tmp_path / "span-2")  # the same files in a new span
+    assert source_fingerprint(pattern, "", -1) == source_fingerprint(pattern, "", 2) != first
+
+
 def test_zip_lists_and_url_fingerprints(tiny_demo, tmp_path):
     videos = str(tmp_path / "videos.zip")
     shutil.copy(tiny_demo.videos_zip, videos)

@@ -26,7 +26,7 @@ from trainer import inference
 
 pytestmark = pytest.mark.slow
 # Not the ingest's defaults: 10 fps, centre crop, 6 stored frames, JPEG quality 70.
-FRAMES = FrameSpec(num_frames=6, target_fps=10.0, height=32, width=32, resize_mode="crop")
+FRAMES = FrameSpec(frames_per_video=6, target_fps=10.0, height=32, width=32, resize_mode="crop")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_model_carries_the_ingest_frame_contract(trained):
     assert contract.FrameContract.from_json(text) == expected
     assert contract.read_contract(os.path.join(model.path, "assets.extra")) == expected
     spec = model.frame_spec()
-    assert (spec.target_fps, spec.num_frames, spec.resize_mode) == (10.0, 6, "crop")
+    assert (spec.target_fps, spec.frames_per_video, spec.resize_mode) == (10.0, 6, "crop")
     assert model.window_frames == 4 and expected.frames_per_video == 6
 
 
@@ -82,7 +82,7 @@ def test_options_that_contradict_the_contract_are_refused(trained, capsys):
     for kwargs, option in (
         ({"fps": 5.0}, "--fps"),
         ({"resize_mode": "pad"}, "--resize-mode"),
-        ({"frames_per_video": 32}, "--num-frames"),
+        ({"frames_per_video": 32}, "--frames-per-video"),
     ):
         with pytest.raises(inference.InferenceError, match=f"{option} .* frame contract"):
             inference.check_frame_options(model, **kwargs)

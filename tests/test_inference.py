@@ -87,7 +87,7 @@ def _frames(model, path):
 @pytest.mark.slow
 def test_loaded_model_knows_its_labels_window_and_resolution(loaded):
     assert loaded.labels == ("SlideLeft", "SlideRight", "SlideUp")
-    assert (loaded.num_frames, loaded.resolution, loaded.causal) == (4, RES, True)
+    assert (loaded.window_frames, loaded.resolution, loaded.causal) == (4, RES, True)
 
 
 @pytest.mark.slow
@@ -98,7 +98,7 @@ def test_classify_video_equals_the_model_on_the_ingested_record(
     with zipfile.ZipFile(tiny_demo.videos_zip) as z:
         member = next(n for n in z.namelist() if record.media_id in n)
         path = z.extract(member, tmp_path)
-    spec = FrameSpec(num_frames=8, height=RES, width=RES)  # as examples_dir was ingested
+    spec = FrameSpec(frames_per_video=8, height=RES, width=RES)  # as examples_dir was ingested
     predicted = inference.classify_video(loaded, path, spec)
     served = loaded.module.signatures["serving_default"](
         examples=tf.constant([records.to_example_bytes(record)])

@@ -31,7 +31,7 @@ REAL_CLIPS = {
     "h264_340x256_6fps.mp4": (57, 6.0, 47),
     "h264_1920x1080_30fps.avi": (103, 30.0, 18),
 }
-FRAMES = FrameSpec(num_frames=64, target_fps=5.0, height=32, width=32)
+FRAMES = FrameSpec(frames_per_video=64, target_fps=5.0, height=32, width=32)
 
 
 def real_clips_folder(dest: Path) -> Path:
@@ -66,7 +66,7 @@ def test_real_clips_are_ingested_with_their_sample_times(tmp_path):
         record = found[name]
         assert record.num_real_frames == samples, name
         assert record.sample_fps == 5.0 and record.source_fps == pytest.approx(fps)
-        assert len(record.timestamps_us) == FRAMES.num_frames
+        assert len(record.timestamps_us) == FRAMES.frames_per_video
         assert_sampled_at_5fps(record.timestamps_us, samples, fps)
 
 
@@ -84,7 +84,7 @@ def _folder_with_faults(root: Path) -> Path:
 
 def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
     folder = _folder_with_faults(tmp_path / "videos")
-    frames = FrameSpec(num_frames=4, height=16, width=16)
+    frames = FrameSpec(frames_per_video=4, height=16, width=16)
     config = IngestConfig(source=str(folder), frames=frames)
     out = str(tmp_path / "warn")
     report = transform.run_ingest(config, out, IN_MEMORY)

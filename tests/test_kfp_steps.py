@@ -2,10 +2,13 @@
 
 `python -m kubeflow compile` writes the spec of a tiny pipeline whose source
 has a `{SPAN}` placeholder; each task's container command then runs with the
-ExecutorInput KFP's launcher would give it, under a local pipeline root, twice:
-run 1 on span 1 (the `span` parameter's default, 'latest'), with nothing served
-yet; run 2 on span 2 (set as a runtime parameter, as `submit --param span=2`
-does), judged against the model run 1 pushed, which ServedModel hands over.
+ExecutorInput KFP's launcher would give it, under a local pipeline root, with
+KFP's cache emulated (tests/kfp_launcher.py `cache_key`), three times under the
+same parameters (span 'latest', the default), as a recurring run would:
+run 1 on span 1, with nothing served yet; run 1b on the same data, where the
+ingest and all it alone feeds come from the cache; run 2 after span 2 arrived,
+where SourceFingerprint's new output re-ingests and re-runs everything
+downstream, judged against the model run 1 pushed, which ServedModel hands over.
 """
 
 import json
@@ -27,6 +30,8 @@ from tests.tiny_pipeline import tiny_config_dict
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = set(COMPONENTS)  # every component of the pipeline, as test_compile lists them
+# Fed by the ingest alone (and by each other): reused when the data is unchanged.
+DATA_KEYED = {"VideoIngest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"}
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +56,19 @@ def kfp_runs(tiny_demo, tmp_path_factory):
         PYTHONUNBUFFERED="1",
     )
     pipeline_root = spec["defaultPipelineRoot"]
-    first = run_pipeline(spec, pipeline_root, "run-1", env=env)
+    cache = {}  # KFP's cache, shared by the runs of the pipeline
+    first = run_pipeline(spec, pipeline_root, "run-1", env=env, cache=cache)
+    again = run_pipeline(spec, pipeline_root, "run-1b", env=env, cache=cache)
     add_span(spans_dir, "span-0002", tiny_demo.videos_zip)
-    second = run_pipeline(spec, pipeline_root, "run-2", {"span": 2}, env=env)
-    return data, spec, first, second
+    second = run_pipeline(spec, pipeline_root, "run-2", env=env, cache=cache)
+    return data, spec, first, second, again
 
 
 def test_every_task_is_a_container_step_run_in_dependency_order(kfp_runs):
-    _, spec, first, second = kfp_runs
+    _, spec, first, second, _ = kfp_runs
     assert set(spec["root"]["dag"]["tasks"]) == TASKS
     order = task_order(spec)
+    assert order.index("SourceFingerprint") < order.index("VideoIngest")
     assert order.index("ServedModel") < order.index("Evaluator") < order.index("Pusher")
     for steps in (first, second):
         assert set(steps) == TASKS
@@ -68,10 +76,47 @@ def test_every_task_is_a_container_step_run_in_dependency_order(kfp_runs):
             assert step.argv[0] == sys.executable and "{{$}}" not in step.argv
             assert "kubeflow_v2_run_executor" in " ".join(step.argv[:3])
             assert "artifacts" in step.executor_output or not step.outputs, step.task
+            assert not step.cached, step.task
+
+
+def test_unchanged_data_reuses_the_ingest_and_what_it_alone_feeds(kfp_runs):
+    _, _, first, second, again = kfp_runs
+    fingerprint = first["SourceFingerprint"].parameters["fingerprint"]
+    assert fingerprint.startswith("sha256:")
+    assert again["SourceFingerprint"].parameters["fingerprint"] == fingerprint
+    ingest_input = first["VideoIngest"].executor_input["inputs"]["parameterValues"]
+    assert ingest_input["source_fingerprint"] == fingerprint
+    assert first["VideoIngest"].outputs["examples"]["metadata"]["source_fingerprint"] == (
+        fingerprint
+    )
+    assert {n for n, s in again.items() if s.cached} == DATA_KEYED
+    for name in DATA_KEYED:
+        assert again[name].outputs == first[name].outputs, name  # the same artifacts
+    # ServedModel reads the serving directory: it, and what it feeds, run every time.
+    assert not again["SourceFingerprint"].cached and not again["ServedModel"].cached
+    assert (
+        again["Evaluator"].executor_input["inputs"]["artifacts"]["examples"]
+        == (first["Evaluator"].executor_input["inputs"]["artifacts"]["examples"])
+    )
+    assert not again["Pusher"].outputs["pushed_model"]["metadata"]["pushed"]
+
+
+def test_changed_data_reingests_and_reruns_downstream(kfp_runs):
+    _, _, first, second, _ = kfp_runs
+    before = first["VideoIngest"].executor_input["inputs"]["parameterValues"]
+    after = second["VideoIngest"].executor_input["inputs"]["parameterValues"]
+    # The same run parameters (span 'latest'); only the data's fingerprint differs.
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"source_fingerprint"}
+    assert after["source_fingerprint"] == second["SourceFingerprint"].parameters["fingerprint"]
+    assert first["VideoIngest"].cache_key != second["VideoIngest"].cache_key
+    for name in DATA_KEYED:
+        assert not second[name].cached, name
+        assert second[name].outputs != first[name].outputs, name
 
 
 def test_first_run_ingests_span_1_and_pushes_with_nothing_served(kfp_runs):
-    data, _, first, _ = kfp_runs
+    data, _, first, _, _ = kfp_runs
     examples = first["VideoIngest"].outputs["examples"]["metadata"]
     assert examples["span"] == 1 and json.loads(examples["split_names"]) == ["train", "eval"]
     assert first["ServedModel"].outputs["model"]["metadata"]["served_version"] == ""
@@ -87,8 +132,8 @@ def test_first_run_ingests_span_1_and_pushes_with_nothing_served(kfp_runs):
 
 
 def test_second_run_is_judged_against_the_served_model(kfp_runs):
-    data, _, first, second = kfp_runs
-    assert second["VideoIngest"].executor_input["inputs"]["parameterValues"]["span"] == 2
+    data, _, first, second, _ = kfp_runs
+    assert second["VideoIngest"].executor_input["inputs"]["parameterValues"]["span"] == -1
     assert second["VideoIngest"].outputs["examples"]["metadata"]["span"] == 2
     pushed_first = first["Pusher"].outputs["pushed_model"]["metadata"]["pushed_destination"]
     served = second["ServedModel"].outputs["model"]

@@ -77,7 +77,9 @@ def test_overrides_parse_values_as_yaml():
         (["workers=two"], "workers must be int"),
         (["trainer.learning_rate=fast"], "trainer.learning_rate must be float, got str 'fast'"),
         (["trainer.random_init=yes please"], "trainer.random_init must be bool"),
-        (["ingest.frames.num_frames=1.5"], "ingest.frames.num_frames must be int"),
+        (["ingest.frames.frames_per_video=1.5"], "ingest.frames.frames_per_video must be int"),
+        (["ingest.frames.num_frames=1.5"], "ingest.frames.frames_per_video must be int"),
+        (["trainer.num_frames=2", "trainer.window_frames=2"], "give trainer.window_frames only"),
         (["evaluation.top_k=x"], "evaluation.top_k must be int"),
         (["name=has space"], "name must be"),
         (["ingest.source="], "source must be set"),
@@ -153,3 +155,34 @@ def test_yaml_errors_are_one_line(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, "ingest: [unclosed\n"))
     assert "\n" not in str(error.value) and "line 2" in str(error.value)
+
+
+def test_the_two_frame_counts_have_two_names_and_the_old_keys_still_read(caplog):
+    """ingest.frames.frames_per_video (stored per video) and trainer.window_frames (the
+    model's window) were both `num_frames`: the old keys are read for one release, each
+    with a one-line warning naming the new key (components/renamed_keys.py)."""
+    new = load_config(None, ["ingest.frames.frames_per_video=16", "trainer.window_frames=4"])
+    assert (new.ingest.frames.frames_per_video, new.trainer.window_frames) == (16, 4)
+    assert "deprecated" not in caplog.text
+    old = load_config(None, ["ingest.frames.num_frames=16", "trainer.num_frames=4"])
+    assert old == new
+    said = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(said) == 2 and all("\n" not in line for line in said)
+    assert (
+        "ingest.frames.num_frames is deprecated, read as ingest.frames.frames_per_video" in said[1]
+    )
+    assert "trainer.num_frames is deprecated, read as trainer.window_frames" in said[0]
+    assert all(r.levelname == "WARNING" for r in caplog.records if "deprecated" in r.getMessage())
+
+
+def test_stored_json_with_the_old_keys_still_reads():
+    """Exec properties and custom_config written before the rename (an older compiled
+    spec, a cached run) say num_frames."""
+    from components.ingest.config import IngestConfig
+    from trainer.config import TrainerConfig
+
+    ingest = IngestConfig.from_dict({"source": "v.zip", "frames": {"num_frames": 8}})
+    assert ingest.frames.frames_per_video == 8
+    assert TrainerConfig.from_dict({"num_frames": 4, "random_init": True}).window_frames == 4
+    with pytest.raises(ValueError, match="give trainer.window_frames only"):
+        TrainerConfig.from_dict({"num_frames": 4, "window_frames": 4})

@@ -130,3 +130,26 @@ def test_stream_default_mode_smooths_the_window_mode_on_a_video_whose_action_cha
     for t in range(30):
         np.testing.assert_allclose(smooth[t], window[max(0, t - 3) : t + 1].mean(axis=0), atol=2e-6)
     assert not np.allclose(rows["states"], smooth, atol=1e-3)  # another question, another answer
+
+
+def test_predict_and_stream_show_the_decoders_header_warnings(model_dir, tmp_path, capsys):
+    """A header that lies (1000 fps, 70 frames announced for 50) is said in one line
+    each, as the ingest report says it; an honest file gives no warning line."""
+    from tests.test_video import _marker_video
+    from tests.test_video_timing import _patch_avi
+
+    honest = _marker_video(tmp_path / "honest.avi", num_frames=50)
+    lying = _patch_avi(honest, tmp_path / "lying.avi", fps=1000, frames=70)
+    assert main(["predict", "--model", model_dir, lying, honest]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if ": warning: " in line]
+    assert len(warnings) == 2 and all(w.startswith(f"{lying}: warning: ") for w in warnings)
+    assert any("1000 fps is not plausible" in w for w in warnings)
+    assert any("announces 70 frames" in w for w in warnings)
+    assert main(["stream", "--model", model_dir, lying, "--print-every", "0"]) == 0
+    err = capsys.readouterr().err
+    streamed = [line for line in err.splitlines() if ": warning: " in line]
+    assert any("1000 fps is not plausible" in w for w in streamed)
+    assert all(w.startswith(f"{lying}: warning: ") for w in streamed)
+    assert main(["stream", "--model", model_dir, honest, "--print-every", "0"]) == 0
+    assert ": warning: " not in capsys.readouterr().err

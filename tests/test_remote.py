@@ -139,7 +139,7 @@ def test_ingest_command_reads_a_source_whose_server_refuses_suffix_ranges(
         "1",
         "--clips-per-class",
         "2",
-        "--num-frames",
+        "--frames-per-video",
         "4",
         "--height",
         "32",

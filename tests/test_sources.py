@@ -461,7 +461,7 @@ def test_remote_ingest_fetches_only_selected_members(server, videos_url, tiny_de
         source=videos_url,
         split_lists=server.url_for(lists_name),
         selection=SelectionSpec(classes=2, clips_per_class=4, split=1),
-        frames=FrameSpec(num_frames=8, height=64, width=64),
+        frames=FrameSpec(frames_per_video=8, height=64, width=64),
         cache_dir=str(tmp_path / "cache"),
         http=HttpOptions(retries=2, backoff_s=0.01),
     )

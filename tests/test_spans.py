@@ -76,8 +76,10 @@ def test_parse_span():
 def test_config_span_latest_needs_a_placeholder():
     config = load_config(None, ["span=latest", "ingest.source=gs://b/span-{SPAN}/v.zip"])
     assert config.span == LATEST_SPAN
-    assert not config.cache_enabled  # a cache hit would reuse the old span's examples
-    assert load_config(None, ["span=2"]).cache_enabled
+    # The ingest's cache key holds the fingerprint of the resolved span's data
+    # (tests/test_fingerprint.py): a new span re-ingests, an unchanged one is reused.
+    assert config.cache_enabled and load_config(None, ["span=2"]).cache_enabled
+    assert not load_config(None, ["enable_cache=false"]).cache_enabled
     with pytest.raises(ConfigError, match=r"needs a \{SPAN\} placeholder in ingest.source"):
         load_config(None, ["span=latest"])
     with pytest.raises(ConfigError, match="span must be"):

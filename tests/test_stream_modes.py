@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from trainer import inference
 
-W = 8  # the model's num_frames: the window, and the outputs averaged by default
+W = 8  # the model's window_frames: the window, and the outputs averaged by default
 CUT = 40  # the first frame of the second clip
 AFTER_CUT = 30  # frames of the second clip (the video: 0 of 30 switched)
 WARM_UP = 2 * W - 2  # frames before every output averages W windows of W frames
@@ -69,7 +69,7 @@ STUB = inference.LoadedModel(
         }
     ),
     labels=("SlideLeft", "Grow"),
-    num_frames=W,
+    window_frames=W,
     resolution=2,
 )
 

@@ -17,7 +17,7 @@ from components.ingest.video import FrameSpec
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
-FRAMES = FrameSpec(num_frames=6, target_fps=5, height=48, width=64)
+FRAMES = FrameSpec(frames_per_video=6, target_fps=5, height=48, width=64)
 IN_MEMORY = ["--runner=DirectRunner", "--direct_num_workers=1"]
 
 

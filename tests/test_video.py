@@ -53,7 +53,7 @@ def _spec(**kwargs) -> FrameSpec:
 @pytest.mark.parametrize("ext", sorted(CODECS))
 def test_decode_clip_samples_at_target_fps_and_keeps_the_centre_span(tmp_path, ext):
     path = _marker_video(tmp_path / f"clip.{ext}", num_frames=50)
-    clip = video.decode_clip(path, _spec(num_frames=8, target_fps=5.0))
+    clip = video.decode_clip(path, _spec(frames_per_video=8, target_fps=5.0))
     assert clip.frames.shape == (8, 48, 64, 3)
     assert clip.frames.dtype == np.uint8
     assert clip.source_fps == pytest.approx(25.0)
@@ -67,7 +67,7 @@ def test_decode_clip_samples_at_target_fps_and_keeps_the_centre_span(tmp_path, e
 
 def test_decode_clip_explicit_frame_step_overrides_target_fps(tmp_path):
     path = _marker_video(tmp_path / "clip.avi", num_frames=50)
-    clip = video.decode_clip(path, _spec(num_frames=4, frame_step=3, target_fps=5.0))
+    clip = video.decode_clip(path, _spec(frames_per_video=4, frame_step=3, target_fps=5.0))
     assert clip.sample_fps == pytest.approx(25 / 3)
     # 17 frames kept (0, 3, ..., 48); the centre 4 start at kept index 6 = frame 18.
     assert [_read_marker(f) for f in clip.frames] == [18, 21, 24, 27]
@@ -75,14 +75,14 @@ def test_decode_clip_explicit_frame_step_overrides_target_fps(tmp_path):
 
 def test_decode_clip_of_a_long_video_takes_its_centre(tmp_path):
     path = _marker_video(tmp_path / "clip.avi", num_frames=100)
-    clip = video.decode_clip(path, _spec(num_frames=4, frame_step=1))
+    clip = video.decode_clip(path, _spec(frames_per_video=4, frame_step=1))
     assert [_read_marker(f) for f in clip.frames] == [48, 49, 50, 51]
     assert clip.num_real == 4
 
 
 def test_decode_clip_of_a_short_video_repeats_its_last_frame(tmp_path):
     path = _marker_video(tmp_path / "clip.avi", num_frames=12)
-    clip = video.decode_clip(path, _spec(num_frames=5, target_fps=5.0))
+    clip = video.decode_clip(path, _spec(frames_per_video=5, target_fps=5.0))
     assert clip.frames.shape == (5, 48, 64, 3)
     assert clip.num_real == 3  # frames 0, 5, 10
     assert [_read_marker(f) for f in clip.frames] == [0, 5, 10, 10, 10]
@@ -107,7 +107,7 @@ def banded_video(tmp_path_factory):
 
 def _decode_square(path: str, resize_mode: str) -> np.ndarray:
     return video.decode_clip(
-        path, _spec(num_frames=2, height=64, width=64, resize_mode=resize_mode)
+        path, _spec(frames_per_video=2, height=64, width=64, resize_mode=resize_mode)
     ).frames
 
 
@@ -156,7 +156,7 @@ def test_truncated_avi_is_reported_as_truncated(tmp_path):
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoDecodeError, match="truncated"):
-        video.decode_clip(str(cut), _spec(num_frames=4))
+        video.decode_clip(str(cut), _spec(frames_per_video=4))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00garbage, not a video\xff" * 100])
@@ -164,12 +164,12 @@ def test_empty_or_garbage_file_fails(tmp_path, content):
     path = tmp_path / "bad.avi"
     path.write_bytes(content)
     with pytest.raises(VideoDecodeError):
-        video.decode_clip(str(path), _spec(num_frames=4))
+        video.decode_clip(str(path), _spec(frames_per_video=4))
 
 
 def test_missing_file_fails(tmp_path):
     with pytest.raises(VideoDecodeError, match="cannot open"):
-        video.decode_clip(str(tmp_path / "absent.avi"), _spec(num_frames=4))
+        video.decode_clip(str(tmp_path / "absent.avi"), _spec(frames_per_video=4))
 
 
 def test_gif_decodes(tmp_path):
@@ -183,7 +183,7 @@ def test_gif_decodes(tmp_path):
     cap.release()
     if not readable:
         pytest.skip("this OpenCV build cannot read GIF files")
-    clip = video.decode_clip(path, _spec(num_frames=4, frame_step=2))
+    clip = video.decode_clip(path, _spec(frames_per_video=4, frame_step=2))
     assert clip.num_decoded == 20
     assert clip.frames.shape == (4, 48, 64, 3)
     # 10 kept (0, 2, ..., 18); the centre 4 start at kept index 3 = frame 6.
@@ -220,7 +220,7 @@ def test_decode_jpeg_rgb_rejects_non_jpeg():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"num_frames": 0}, "num_frames"),
+        ({"frames_per_video": 0}, "frames_per_video"),
         ({"frame_step": -1}, "frame_step"),
         ({"frame_step": 0, "target_fps": 0.0}, "target_fps"),
         ({"height": 4}, "height"),
@@ -236,7 +236,7 @@ def test_frame_spec_rejects_invalid_values(kwargs, message):
 @pytest.mark.parametrize("ext", sorted(CODECS))
 def test_frame_reader_samples_and_resizes_as_decode_clip(tmp_path, ext):
     path = _marker_video(tmp_path / f"clip.{ext}", num_frames=50)
-    spec = _spec(num_frames=10, target_fps=5.0)
+    spec = _spec(frames_per_video=10, target_fps=5.0)
     reader = video.FrameReader(path, spec)
     assert reader.expected_frames == 10
     assert reader.sampled_fps == pytest.approx(5.0)

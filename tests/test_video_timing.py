@@ -32,7 +32,7 @@ def test_implausible_header_rate_is_not_trusted_and_said(tmp_path):
     honest = _marker_video(tmp_path / "honest.avi", num_frames=50)
     lying = _patch_avi(honest, tmp_path / "lying.avi", fps=1000)
     assert cv2.VideoCapture(lying).get(cv2.CAP_PROP_FPS) == 1000  # the lie is read
-    spec = _spec(num_frames=10, target_fps=5.0)
+    spec = _spec(frames_per_video=10, target_fps=5.0)
     clip = video.decode_clip(lying, spec)
     # Today's stride of 200 kept frame 0 only; 25 fps is assumed instead.
     assert [_read_marker(f) for f in clip.frames] == list(range(0, 50, 5))
@@ -45,7 +45,7 @@ def test_header_frame_count_above_the_frames_is_a_warning_not_truncation(tmp_pat
     honest = _marker_video(tmp_path / "honest.avi", num_frames=50)
     lying = _patch_avi(honest, tmp_path / "lying.avi", frames=70)
     assert cv2.VideoCapture(lying).get(cv2.CAP_PROP_FRAME_COUNT) == 70
-    clip = video.decode_clip(lying, _spec(num_frames=10))
+    clip = video.decode_clip(lying, _spec(frames_per_video=10))
     assert clip.num_decoded == 50
     assert [_read_marker(f) for f in clip.frames] == list(range(0, 50, 5))
     assert any("announces 70 frames" in w for w in clip.warnings)
@@ -76,7 +76,7 @@ def test_variable_rate_gif_is_sampled_by_time(tmp_path):
     starts = np.concatenate([[0], np.cumsum(delays)[:-1]]) / 1000
     # Sample k: the first frame presented at or after k / 5 s.
     expected = [int(np.argmax(starts >= k / 5 - 1e-6)) for k in range(35)]
-    clip = video.decode_clip(path, _spec(num_frames=35))
+    clip = video.decode_clip(path, _spec(frames_per_video=35))
     assert clip.num_real == 35  # 7 s at 5 fps (stride sampling made 60)
     assert [_read_marker(f) for f in clip.frames] == expected
     assert clip.timestamps == pytest.approx(starts[expected], abs=1e-3)
@@ -117,7 +117,7 @@ def test_rotation_metadata_is_applied(tmp_path):
     rotated = _rotate_mp4(stored, tmp_path / "rotated.mp4")
     cap = cv2.VideoCapture(rotated)
     assert cap.get(cv2.CAP_PROP_ORIENTATION_META) == 90
-    spec = FrameSpec(num_frames=2, height=80, width=48, resize_mode="stretch")
+    spec = FrameSpec(frames_per_video=2, height=80, width=48, resize_mode="stretch")
     frames = video.decode_clip(rotated, spec).frames
     # Turned a quarter clockwise: portrait, the block now at the top right.
     red = frames[0][..., 2].astype(int) - frames[0][..., 0]
@@ -137,4 +137,4 @@ def test_truncated_mp4_is_never_a_success(tmp_path):
     cut.write_bytes(data[: len(data) * 2 // 3])
     assert containers.is_truncated(str(cut))[0]
     with pytest.raises(VideoDecodeError, match="truncated|cannot open"):
-        video.decode_clip(str(cut), _spec(num_frames=4))
+        video.decode_clip(str(cut), _spec(frames_per_video=4))

@@ -14,14 +14,14 @@ def tiny_config_dict(tiny_demo, root: str, name: str) -> dict:
             "source": tiny_demo.videos_zip,
             "split_lists": tiny_demo.lists_zip,
             "selection": {"split": 1},
-            "frames": {"num_frames": 8, "height": 32, "width": 32},
+            "frames": {"frames_per_video": 8, "height": 32, "width": 32},
         },
         "trainer": {
             "variant": "stream",
             "tflite": "none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
             "random_init": True,
             "trainable_blocks": -1,
-            "num_frames": 4,
+            "window_frames": 4,
             "resolution": 32,
             "epochs": 1,
             "batch_size": 4,

@@ -27,7 +27,7 @@ def ingest_examples(videos_zip: str, lists_zip: str, out: str) -> str:
         source=videos_zip,
         split_lists=lists_zip,
         selection=SelectionSpec(split=1),
-        frames=FrameSpec(num_frames=8, height=RES, width=RES),
+        frames=FrameSpec(frames_per_video=8, height=RES, width=RES),
     )
     transform.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
     return out
@@ -49,7 +49,7 @@ def train(examples_dir, tmp_path_factory, base_model=None, **overrides):
         **{
             "random_init": True,
             "resolution": RES,
-            "num_frames": 4,
+            "window_frames": 4,
             "epochs": 2,
             "batch_size": 4,
             "eval_views": 2,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+from components.renamed_keys import TRAINER, take_renamed
 from trainer.architecture import MODEL_IDS, VARIANTS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -21,7 +22,11 @@ class TrainerConfig:
     Attributes:
       model_id: MoViNet size: a0 (default), a1, a2.
       variant: 'base' (non-causal 3D) or 'stream' (causal; exports streaming signatures).
-      num_frames: frames per clip (temporal window) fed to the model.
+      window_frames: frames per clip the model classifies, its temporal window
+        (config key `trainer.window_frames`, formerly `num_frames`; Model Garden's
+        and DMVR's `num_frames`, the first dimension of Model Garden's
+        `feature_shape`). Clips are windows of the `ingest.frames.frames_per_video`
+        frames stored per video.
       resolution: frames are resized to resolution x resolution.
       batch_size, epochs, learning_rate, optimizer: training (Adam 1e-3 as the tutorial).
       lr_schedule: 'constant', or 'cosine' (decays to 0 over the epochs, so the last
@@ -66,7 +71,7 @@ class TrainerConfig:
 
     model_id: str = "a0"
     variant: str = "base"
-    num_frames: int = 8
+    window_frames: int = 8
     resolution: int = 172
     batch_size: int = 8
     epochs: int = 10
@@ -96,7 +101,7 @@ class TrainerConfig:
         checks = [
             (self.model_id in MODEL_IDS, "model_id", f"one of {MODEL_IDS}"),
             (self.variant in VARIANTS, "variant", f"one of {VARIANTS}"),
-            (self.num_frames >= 1, "num_frames", ">= 1"),
+            (self.window_frames >= 1, "window_frames", ">= 1"),
             (self.resolution >= 32, "resolution", ">= 32"),
             (self.batch_size >= 1, "batch_size", ">= 1"),
             (self.epochs >= 1, "epochs", ">= 1"),
@@ -137,6 +142,7 @@ class TrainerConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainerConfig:
+        data = take_renamed(data, TRAINER, "trainer")
         known = {f.name for f in dataclasses.fields(cls)}
         extra = set(data) - known
         if extra:

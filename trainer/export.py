@@ -55,7 +55,7 @@ class VideoModelModule(tf.Module):
         self.classifier = NoDependency(classifier)
         self.model_variables = list(classifier.variables)
         self.label_names = tf.constant(labels)
-        self._window = config.num_frames
+        self._window = config.window_frames
         self._resolution = config.resolution
         self._views = config.eval_views
         self._top_k = min(config.top_k, len(labels))

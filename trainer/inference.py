@@ -13,7 +13,7 @@ the model's resolution, so serving sees the frames training saw:
     action, but it never forgets: an action that changes late barely moves it.
     Causal (stream) models only.
   - 'window' ("what are the last W frames?"): the `frames` signature on the last W
-    frames alone (default W: the model's num_frames). It follows a change within W
+    frames alone (default W: the model's window_frames). It follows a change within W
     frames but rests on W frames only, so it flickers between close classes.
   - 'smooth' ("what is happening now?", the default): the mean of the last K window
     outputs (default K = W): a label that follows a change and is steadier on one
@@ -71,15 +71,10 @@ class LoadedModel:
     path: str
     module: object = dataclasses.field(repr=False)
     labels: tuple[str, ...]
-    num_frames: int
+    window_frames: int  # frames per clip it classifies (TrainerConfig.window_frames), not
+    # the frames the ingest stores per video (`frame_contract().frames_per_video`)
     resolution: int
     contract: FrameContract | None = None
-
-    @property
-    def window_frames(self) -> int:
-        """The model's window: frames per clip it classifies (TrainerConfig.num_frames),
-        not the frames the ingest stores per video (`frame_contract().frames_per_video`)."""
-        return self.num_frames
 
     def frame_contract(self) -> FrameContract:
         """The ingest's frame settings the model was trained on; for a model from
@@ -103,7 +98,7 @@ class LoadedModel:
 
     def frame_spec(
         self,
-        num_frames: int | None = None,
+        frames_per_video: int | None = None,
         fps: float | None = None,
         resize_mode: str | None = None,
         at_model_resolution: bool = False,
@@ -115,7 +110,7 @@ class LoadedModel:
         c = self.frame_contract()
         size = (self.resolution,) * 2 if at_model_resolution else (c.height, c.width)
         return FrameSpec(
-            num_frames=c.frames_per_video if num_frames is None else num_frames,
+            frames_per_video=c.frames_per_video if frames_per_video is None else frames_per_video,
             target_fps=c.target_fps if fps is None else fps,
             frame_step=c.frame_step if fps is None else 0,
             height=size[0],
@@ -126,11 +121,14 @@ class LoadedModel:
 
 @dataclasses.dataclass(frozen=True)
 class VideoPrediction:
-    """One video's class probabilities, or why it could not be classified."""
+    """One video's class probabilities, or why it could not be classified; `warnings`
+    are what the decoder found wrong with the file (a header's implausible rate, a
+    frame count that disagrees), as the ingest report lists them."""
 
     path: str
     probabilities: np.ndarray | None = None
     error: str = ""
+    warnings: tuple[str, ...] = ()
 
     def top(self, labels: tuple[str, ...], k: int) -> list[tuple[str, float]]:
         """The k most probable (label, probability) pairs, best first."""
@@ -224,7 +222,8 @@ def load_model(path: str) -> LoadedModel:
         path=model_dir,
         module=module,
         labels=labels,
-        num_frames=int(trainer_config["num_frames"]),
+        # Models exported before the rename say num_frames.
+        window_frames=int(trainer_config.get("window_frames", trainer_config.get("num_frames"))),
         resolution=int(trainer_config["resolution"]),
         contract=_read_contract(module, model_dir),
     )
@@ -271,7 +270,7 @@ def check_frame_options(
     given = {
         "--fps": (fps, c.target_fps if not c.frame_step else None),
         "--resize-mode": (resize_mode, c.resize_mode),
-        "--num-frames": (frames_per_video, c.frames_per_video),
+        "--frames-per-video": (frames_per_video, c.frames_per_video),
     }
     for option, (value, trained) in given.items():
         if value is not None and value != trained:
@@ -289,6 +288,11 @@ def video_example(path: str, spec: FrameSpec, jpeg_quality: int = INGEST_JPEG_QU
     Raises:
       VideoDecodeError: the video cannot be used.
     """
+    return _video_example(path, spec, jpeg_quality)[0]
+
+
+def _video_example(path: str, spec: FrameSpec, jpeg_quality: int) -> tuple[bytes, tuple[str, ...]]:
+    """`video_example` and the decoder's warnings about the file."""
     clip = decode_clip(path, spec)
     record = records.VideoRecord(
         jpeg_frames=tuple(encode_jpeg(f, jpeg_quality) for f in clip.frames),
@@ -303,19 +307,19 @@ def video_example(path: str, spec: FrameSpec, jpeg_quality: int = INGEST_JPEG_QU
         height=spec.height,
         width=spec.width,
     )
-    return records.to_example_bytes(record)
+    return records.to_example_bytes(record), clip.warnings
 
 
 def classify_video(model: LoadedModel, path: str, spec: FrameSpec) -> VideoPrediction:
     """Class probabilities of one video; an unusable video gives a prediction with
     `error` set instead of raising, so one bad file never stops a batch."""
     try:
-        example = video_example(path, spec, model.frame_contract().jpeg_quality)
+        example, warnings = _video_example(path, spec, model.frame_contract().jpeg_quality)
     except (VideoDecodeError, OSError, cv2.error) as e:
         logging.warning("cannot classify %s: %s", path, e)
         return VideoPrediction(path, error=str(e) or type(e).__name__)
     out = model.module.signatures["serving_default"](examples=tf.constant([example]))
-    return VideoPrediction(path, probabilities=out["probabilities"][0].numpy())
+    return VideoPrediction(path, out["probabilities"][0].numpy(), warnings=warnings)
 
 
 def classify_videos(
@@ -359,7 +363,7 @@ def stream(
 
     Args:
       mode: 'states', 'window', 'smooth' or 'auto' (DEFAULT_STREAM_MODE).
-      window: W, frames per window ('window', 'smooth'; default the model's num_frames);
+      window: W, frames per window ('window', 'smooth'; default the model's window_frames);
         fewer at the start.
       smooth: K, window outputs averaged ('smooth'; default W); fewer at the start.
     """
@@ -367,9 +371,9 @@ def stream(
     if window < 0 or smooth < 0:
         raise InferenceError(f"window and smooth must be >= 0 (0: default), got {window}, {smooth}")
     if mode != "states":
-        outputs = _stream_window(model, frames, window or model.num_frames)
+        outputs = _stream_window(model, frames, window or model.window_frames)
         if mode == "smooth":
-            outputs = moving_average(outputs, smooth or window or model.num_frames)
+            outputs = moving_average(outputs, smooth or window or model.window_frames)
         yield from outputs
         return
     signatures = model.module.signatures

@@ -1,9 +1,9 @@
 """tf.data input: ingest records -> temporal windows of float frames in [0, 1].
 
 Each record stores up to 32 frames (see the ingest). Training takes random
-windows of `num_frames`, new ones each epoch, optionally from a random square crop
-of the frames (the same crop over a window); evaluation and serving take `views`
-windows spread evenly over the real frames and average their scores
+windows of `trainer.window_frames`, new ones each epoch, optionally from a random
+square crop of the frames (the same crop over a window); evaluation and serving
+take `views` windows spread evenly over the real frames and average their scores
 (multi-clip). Only the JPEGs of the frames a window needs are decoded.
 """
 

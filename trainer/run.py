@@ -168,7 +168,7 @@ def train(
         classifier = VideoClassifier(backbone, head, arch)
         if base_model:
             warm_start(classifier, labels, base_model)
-    window = dict(window=config.num_frames, resolution=config.resolution, seed=config.seed)
+    window = dict(window=config.window_frames, resolution=config.resolution, seed=config.seed)
     train_ds = video_input.clips_dataset(
         train_files,
         views=config.train_views,
@@ -215,7 +215,7 @@ def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_
 
     def representative():
         return tflite_model.representative_videos(
-            train_files, config.num_frames, config.resolution, config.seed
+            train_files, config.window_frames, config.resolution, config.seed
         )
 
     tflite_model.write_stream_tflite(

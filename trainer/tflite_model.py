@@ -220,14 +220,14 @@ def stream_probabilities(
 
 
 def representative_videos(
-    train_files, num_frames: int, resolution: int, seed: int, videos: int = 32
+    train_files, window_frames: int, resolution: int, seed: int, videos: int = 32
 ) -> Iterator[list[np.ndarray]]:
-    """Calibration videos for int8: one random window of `num_frames` frames
+    """Calibration videos for int8: one random window of `window_frames` frames
     [R, R, 3] float32 from each of the first `videos` training records."""
     from trainer import input as video_input
 
     dataset = video_input.clips_dataset(
-        train_files, window=num_frames, resolution=resolution, views=1, training=True, seed=seed
+        train_files, window=window_frames, resolution=resolution, views=1, training=True, seed=seed
     )
     for clips, _ in dataset.take(videos):
         yield list(clips.numpy()[0])

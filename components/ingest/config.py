@@ -10,6 +10,7 @@ from components.ingest.duplicates import POLICIES
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
+from components.renamed_keys import FRAMES, take_renamed
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline")
 
@@ -74,7 +75,7 @@ class IngestConfig:
         parts = {}
         for name, part_cls, values in (
             ("selection", SelectionSpec, sel),
-            ("frames", FrameSpec, data.pop("frames", {})),
+            ("frames", FrameSpec, take_renamed(data.pop("frames", {}), FRAMES, "ingest.frames")),
             ("http", HttpOptions, data.pop("http", {})),
         ):
             fields = {f.name for f in dataclasses.fields(part_cls)}

@@ -7,7 +7,7 @@ artifact's `frame_contract` property; the Trainer copies it into the SavedModel
 training saw. Light on purpose (no TensorFlow, no Beam): readers of metadata use it.
 
 Two frame counts, named apart: `frames_per_video` is what the ingest stores per
-video (FrameSpec.num_frames); the model's window (TrainerConfig.num_frames) is
+video (FrameSpec.frames_per_video); the model's window (TrainerConfig.window_frames) is
 the trainer's and is not part of this contract.
 """
 
@@ -47,7 +47,7 @@ class FrameContract:
         return cls(
             target_fps=float(f.target_fps),
             frame_step=int(f.frame_step),
-            frames_per_video=int(f.num_frames),
+            frames_per_video=int(f.frames_per_video),
             height=int(f.height),
             width=int(f.width),
             resize_mode=f.resize_mode,

@@ -53,8 +53,11 @@ class FrameSpec:
     """Which frames to keep and how to shape them.
 
     Attributes:
-      num_frames: frames stored per video. Videos with fewer sampled frames are
-        padded by repeating the last one; longer ones keep the centre span.
+      frames_per_video: frames stored per video (config key
+        `ingest.frames.frames_per_video`, formerly `num_frames`; not the model's window,
+        `trainer.window_frames`, which the trainer takes from these). Videos with fewer
+        sampled frames are padded by repeating the last one; longer ones keep the
+        centre span.
       target_fps: samples per second of video, chosen by presentation time.
       frame_step: explicit stride in decoded frames; overrides target_fps when > 0.
       height, width: output size.
@@ -65,7 +68,7 @@ class FrameSpec:
         count is no evidence of truncation; the container's size is).
     """
 
-    num_frames: int = 32
+    frames_per_video: int = 32
     target_fps: float = 5.0
     frame_step: int = 0
     height: int = 172
@@ -74,8 +77,8 @@ class FrameSpec:
     min_decoded_fraction: float = 0.9
 
     def __post_init__(self):
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.frames_per_video < 1:
+            raise ValueError(f"frames_per_video must be >= 1, got {self.frames_per_video}")
         if self.frame_step < 0 or (self.frame_step == 0 and self.target_fps <= 0):
             raise ValueError("give frame_step >= 1 or target_fps > 0")
         if self.height < 8 or self.width < 8:
@@ -89,7 +92,7 @@ class Clip:
     """Sampled frames and what the decode saw.
 
     Attributes:
-      frames: BGR uint8 [num_frames, height, width, 3].
+      frames: BGR uint8 [frames_per_video, height, width, 3].
       timestamps: presentation time in seconds of each of `frames` (float, as many).
       num_decoded: frames decoded.
       source_fps: the rate the header announces (0 when none; may be implausible).
@@ -109,7 +112,7 @@ class Clip:
 
 
 def decode_clip(path: str, spec: FrameSpec) -> Clip:
-    """Decodes `path` once and returns `spec.num_frames` resized frames with their times.
+    """Decodes `path` once and returns `spec.frames_per_video` resized frames with their times.
 
     Raises:
       VideoDecodeError: the file cannot be opened, holds no frame, or is truncated
@@ -127,7 +130,7 @@ def decode_clip(path: str, spec: FrameSpec) -> Clip:
     finally:
         cap.release()
     warnings = _judge(path, sampler, announced, spec, strict=True)
-    chosen = choose_span(len(kept), spec.num_frames)
+    chosen = choose_span(len(kept), spec.frames_per_video)
     resized: dict[int, np.ndarray] = {}  # a frame filling several samples is resized once
     frames = np.stack([_resized_once(kept[i], spec, resized) for i in chosen])
     return Clip(
@@ -136,7 +139,7 @@ def decode_clip(path: str, spec: FrameSpec) -> Clip:
         num_decoded=sampler.decoded,
         source_fps=header_fps,
         sample_fps=sampler.sample_fps,
-        num_real=min(len(kept), spec.num_frames),
+        num_real=min(len(kept), spec.frames_per_video),
         warnings=tuple(warnings),
     )
 
@@ -152,7 +155,7 @@ class FrameReader:
     """A video's sampled, resized frames (BGR uint8 [h, w, 3]), one at a time.
 
     The streaming counterpart of `decode_clip`: the same sampling (by presentation
-    time) and resizing (`resize_frame`), without `num_frames`' span or padding, and
+    time) and resizing (`resize_frame`), without `frames_per_video`' span or padding, and
     with one frame in memory however long the video. Iterate once; the file is
     closed at the end (or by `close()`, or on leaving a `with` block).
     `timestamps[i]` is the time in seconds of the i-th frame yielded, set as it is

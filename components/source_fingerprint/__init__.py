@@ -1,0 +1,1 @@
+"""SourceFingerprint: the data's fingerprint, taken at run time (Kubeflow)."""

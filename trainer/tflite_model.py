@@ -13,7 +13,8 @@ same names. The labels are `labels.txt` beside the file (the SavedModel's
 Modes (`TrainerConfig.tflite`): 'none'; 'float' (float32 weights and ops);
 'int8' (post-training quantization of weights and activations from a
 representative sample of frames and states; float32 input and output tensors,
-so the same runner serves both, as Model Garden's `int_float_fallback`).
+so the same runner serves both, as Model Garden's `int_float_fallback`; the
+last layer and the softmax stay float, see `FLOAT_OUTPUTS`).
 """
 
 from __future__ import annotations
@@ -92,15 +93,39 @@ def convert_stream_model(
     holder = tf.Module()
     holder.variables_ = list(classifier.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
-    if mode == "int8":
-        if representative_frames is None:
-            raise TFLiteError("int8 quantization needs representative frames (training records)")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _calibration_inputs(
-            function, init_states, representative_frames()
-        )
+    if mode == "float":
+        with _native_stderr_to_log():
+            return converter.convert()
+    if representative_frames is None:
+        raise TFLiteError("int8 quantization needs representative frames (training records)")
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: _calibration_inputs(
+        function, init_states, representative_frames()
+    )
     with _native_stderr_to_log():
-        return converter.convert()
+        return _quantize_with_float_outputs(converter, FLOAT_OUTPUTS)
+
+
+# Computed in float in int8 models. An int8 `logits` tensor has steps of about
+# range / 255 (0.02-0.05 on the tiny test model), and frames whose top two classes
+# are closer than a step tie or swap: on the tiny model's 48 eval frames this alone
+# flipped the top-1 of one frame more. It costs the classifier's weights in float
+# (K x 2048 x 4 bytes: 4.9 MB at 600 classes).
+FLOAT_OUTPUTS = ("logits", "probabilities")
+
+
+def _quantize_with_float_outputs(converter, outputs: tuple[str, ...]) -> bytes:
+    """Post-training quantization leaving the ops that make the signature's `outputs`
+    in float (TFLite's selective quantization, `QuantizationDebugger` with
+    `denylisted_nodes`); the calibration runs once."""
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset
+    )
+    interpreter = tf.lite.Interpreter(model_content=debugger.calibrated_model)
+    details = interpreter.get_signature_runner(SIGNATURE).get_output_details()
+    denylisted = [details[name]["name"] for name in outputs]
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylisted)
+    return debugger.get_nondebug_quantized_model()
 
 
 @contextlib.contextmanager
@@ -223,7 +248,9 @@ def representative_videos(
     train_files, window_frames: int, resolution: int, seed: int, videos: int = 32
 ) -> Iterator[list[np.ndarray]]:
     """Calibration videos for int8: one random window of `window_frames` frames
-    [R, R, 3] float32 from each of the first `videos` training records."""
+    [R, R, 3] float32 from each of the first `videos` training records (the
+    Trainer asks for the stored video's length, so the states are calibrated on
+    streams as long as the ones `stream` runs)."""
     from trainer import input as video_input
 
     dataset = video_input.clips_dataset(

@@ -47,8 +47,7 @@ def write_records(path, videos: int = 6, gradient: bool = False) -> str:
 def window_starts(dataset) -> list[list[int]]:
     """The first frame's number of every view, per video, in one pass."""
     return [
-        [round(float(tf.reduce_mean(view[0])) * 255 / 20) for view in clips]
-        for clips, _ in dataset
+        [round(float(tf.reduce_mean(view[0])) * 255 / 20) for view in clips] for clips, _ in dataset
     ]
 
 

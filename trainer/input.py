@@ -87,11 +87,7 @@ def decode_windows(
         )
     else:  # one video's frames share a size
         full = tf.map_fn(
-            lambda data: tf.image.convert_image_dtype(
-                tf.io.decode_jpeg(data, channels=3), tf.float32
-            ),
-            flat,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32),
+            _decode_frame, flat, fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32)
         )
         frames = tf.image.crop_and_resize(
             full,
@@ -102,9 +98,12 @@ def decode_windows(
     return tf.reshape(frames, [-1, window, resolution, resolution, 3])
 
 
-def _decode_frame(data: tf.Tensor, resolution: int) -> tf.Tensor:
+def _decode_frame(data: tf.Tensor, resolution: int | None = None) -> tf.Tensor:
+    """One JPEG as float32 [h, w, 3] in [0, 1], resized to `resolution` square if given."""
     image = tf.io.decode_jpeg(data, channels=3)
     image = tf.image.convert_image_dtype(image, tf.float32)
+    if resolution is None:
+        return image
     size = tf.shape(image)[:2]
     image = tf.cond(
         tf.reduce_all(size == resolution),

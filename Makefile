@@ -21,9 +21,9 @@ $(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pypro
 	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
 	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check \
 	    -c requirements/lock.txt -r requirements/base.txt -r requirements/dev.txt 2>&1 \
-	    | { grep -Ev "is ignored: it is neither a file nor a directory|^DEPRECATION:" || true; }
+	    | { grep -Ev "is ignored: it is neither a file nor a directory|^ *DEPRECATION:" || true; }
 	@set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
-	    | { grep -Ev "is ignored: it is neither a file nor a directory|^DEPRECATION:" || true; }
+	    | { grep -Ev "is ignored: it is neither a file nor a directory|^ *DEPRECATION:" || true; }
 	@touch $(STAMP)
 
 demo-data: install

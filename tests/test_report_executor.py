@@ -123,52 +123,90 @@ def test_data_section_counts_are_the_records(inputs, examples_dir, tmp_path):
     assert "Gallery off" in section(page, "Misclassified eval clips")
 
 
-def test_gallery_shows_exactly_the_misclassified_eval_clips(inputs, examples_dir, truth, tmp_path):
-    videos, probabilities = truth
+def relabelled_copy(examples_dir: str, dest: Path, shift: int) -> str:
+    """A copy of the examples whose eval records say class (label + shift) mod K: the
+    model's outputs stay, so every clip it got right is wrong there."""
+    shutil.copytree(examples_dir, dest)
+    labels = transform.load_labels(examples_dir)
+    eval_dir = transform.split_dir(str(dest), "eval")
+    data = read_split(examples_dir, "eval")
+    shutil.rmtree(eval_dir)
+    os.makedirs(eval_dir)
+    with tf.io.TFRecordWriter(os.path.join(eval_dir, "data_tfrecord-00000-of-00001")) as w:
+        for d in data:
+            example = tf.train.Example.FromString(d)
+            f = example.features.feature
+            label = (f[records.LABEL_KEY].int64_list.value[0] + shift) % len(labels)
+            f[records.LABEL_KEY].int64_list.value[:] = [label]
+            f[records.LABEL_TEXT_KEY].bytes_list.value[:] = [labels[label].encode()]
+            w.write(example.SerializeToString())
+    return str(dest)
+
+
+def assert_gallery_is_the_mistakes(page, metrics, videos, probabilities, labels, shift):
+    """The gallery of `page` shows exactly the clips whose argmax is not their label
+    shifted by `shift`; returns how many that is."""
     predicted = probabilities.argmax(axis=1)
-    wrong = {v.media_id: p for v, p in zip(videos, predicted, strict=True) if v.label != p}
-    page, metrics = run_report(inputs, examples_dir, tmp_path / "report")
+    truth = [(v.label + shift) % len(labels) for v in videos]
+    wrong = {v.media_id: i for i, v in enumerate(videos) if truth[i] != predicted[i]}
     gallery = section(page, "Misclassified eval clips")
     if not wrong:  # a model that gets everything right: the section says so
         assert "classified all" in gallery and "<figure" not in gallery
-        return
+        return 0
     figures = re.findall(r'<figure class="clip">(.*?)</figure>', gallery)
     shown = [html.unescape(re.search(r"<b>(.*?)</b>", f).group(1)) for f in figures]
     assert sorted(shown) == sorted(wrong)  # fewer than 12: all of them, each once
     assert f"got {len(wrong)} of {len(videos)} eval clips wrong" in gallery
-    labels = transform.load_labels(examples_dir)
-    by_id = {v.media_id: v for v in videos}
     confidences = []
     for media_id, figure in zip(shown, figures, strict=True):
-        video, index = by_id[media_id], videos.index(by_id[media_id])
-        confidence = probabilities[index, wrong[media_id]]
+        i = wrong[media_id]
+        confidence = probabilities[i, predicted[i]]
         confidences.append(confidence)
-        assert f"true: {video.label_text}" in figure
-        assert f"predicted: {labels[wrong[media_id]]} (p {confidence:.2f})" in figure
+        assert f"true: {labels[truth[i]]}" in figure
+        assert f"predicted: {labels[predicted[i]]} (p {confidence:.2f})" in figure
         images = re.findall(r'<img [^>]*src="([^"]+)"', figure)
         assert 1 <= len(images) <= 4
         for src in images:
             assert src.startswith("data:image/jpeg;base64,")
-            jpeg = base64.b64decode(src.split(",", 1)[1])
-            assert jpeg in video.jpeg_frames  # the stored frames themselves
+            assert base64.b64decode(src.split(",", 1)[1]) in videos[i].jpeg_frames
     assert confidences == sorted(confidences, reverse=True)  # most confident first
     assert [m["media_id"] for m in metrics["misclassified"]] == shown
-    # Self-contained: every image inlined, nothing fetched.
-    assert all(s.startswith("data:") for s in re.findall(r'src="([^"]+)"', page))
-    assert "http://" not in page and "https://" not in page
+    return len(wrong)
+
+
+def test_gallery_shows_exactly_the_misclassified_eval_clips(inputs, examples_dir, truth, tmp_path):
+    videos, probabilities = truth
+    labels = transform.load_labels(examples_dir)
+    shown = 0
+    # As ingested, then relabelled: each clip is wrong in at least one of the two, so
+    # the gallery is checked with mistakes whatever the tiny model learnt.
+    for shift in (0, 1):
+        examples = examples_dir
+        if shift:
+            examples = relabelled_copy(examples_dir, tmp_path / "relabelled", shift)
+        report_dir = tmp_path / f"report{shift}"
+        page, metrics = run_report(inputs, examples, report_dir, gallery_size=len(videos))
+        shown += assert_gallery_is_the_mistakes(page, metrics, videos, probabilities, labels, shift)
+        # Self-contained: every image inlined, nothing fetched.
+        assert all(s.startswith("data:") for s in re.findall(r'src="([^"]+)"', page))
+        assert "http://" not in page and "https://" not in page
+    assert shown > 0
 
 
 def test_gallery_keeps_the_most_confident_mistakes(inputs, examples_dir, truth, tmp_path):
     videos, probabilities = truth
+    labels = transform.load_labels(examples_dir)
     predicted = probabilities.argmax(axis=1)
+    shift = 1  # relabelled: the clips the model gets right are the mistakes
     wrong = sorted(
         (-probabilities[i, predicted[i]], v.media_id)
         for i, v in enumerate(videos)
-        if v.label != predicted[i]
+        if (v.label + shift) % len(labels) != predicted[i]
     )
     if len(wrong) < 2:
-        pytest.skip("the tiny model makes fewer than 2 mistakes")
-    page, _ = run_report(inputs, examples_dir, tmp_path / "report", gallery_size=1)
+        pytest.skip("the tiny model gets fewer than 2 eval clips right")
+    examples = relabelled_copy(examples_dir, tmp_path / "relabelled", shift)
+    page, _ = run_report(inputs, examples, tmp_path / "report", gallery_size=1)
     gallery = section(page, "Misclassified eval clips")
     assert re.findall(r"<b>(.*?)</b>", gallery) == [html.escape(wrong[0][1])]
     assert "the 1 most confident shown" in gallery

@@ -49,7 +49,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _jpeg(data: bytes, alt: str) -> str:
     encoded = base64.b64encode(data).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/jpeg;base64,{encoded}">'
+    alt = html.escape(alt)
+    return f'<img alt="{alt}" title="{alt}" src="data:image/jpeg;base64,{encoded}">'
 
 
 def data_section(data: DataSummary | None, absent: str = "", checks: Sequence[str] = ()) -> str:

@@ -230,3 +230,8 @@ def test_page_says_when_data_is_absent_and_when_nothing_was_misclassified():
     )
     assert "Data summary not available: /x/ingest_report.json not found" in html
     assert "classified all 12 eval clips correctly" in html
+
+
+def test_gallery_of_an_empty_eval_split_says_so():
+    section = render.gallery_section(gallery.Gallery((), scored=0, wrong=0, size=12))
+    assert "holds no clip" in section and "<figure" not in section

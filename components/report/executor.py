@@ -3,7 +3,6 @@ split, runs the candidate model on it, writes report.html and its figures."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any
@@ -79,7 +78,7 @@ def data_or_why_not(examples_uri: str) -> tuple[data.DataSummary | None, str]:
 def eval_shards(examples_uri: str) -> list[str]:
     """The eval split's TFRecord shards, sorted (the order the gallery numbers them)."""
     pattern = os.path.join(transform.split_dir(examples_uri, "eval"), "*")
-    return sorted(tf.io.gfile.glob(pattern) if "://" in examples_uri else glob.glob(pattern))
+    return sorted(tf.io.gfile.glob(pattern))
 
 
 def misclassified_gallery(model_dir: str, examples_uri: str, size: int) -> gallery.Gallery:

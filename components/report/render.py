@@ -128,6 +128,8 @@ def gallery_section(gallery: Gallery | None) -> str:
     title = "<h2>Misclassified eval clips</h2>"
     if gallery is None or gallery.size <= 0:
         return f'{title}\n<p class="muted">Gallery off (gallery_size 0).</p>'
+    if not gallery.scored:
+        return f'{title}\n<p class="muted">The eval split holds no clip to classify.</p>'
     if not gallery.wrong:
         return (
             f"{title}\n<p>The model classified all {gallery.scored} eval clips correctly: "

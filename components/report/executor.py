@@ -136,6 +136,8 @@ class Executor(base_executor.BaseExecutor):
         keys = headline_keys(top_k, len(labels))
 
         summary_of_data, data_absent = data_or_why_not(examples.uri)
+        # Checks of the data made by other components (drift against the previous span,
+        # from the data gate) belong in render_report's `data_checks`, as HTML fragments.
         mistakes = misclassified_gallery(
             path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
             examples.uri,

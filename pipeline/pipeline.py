@@ -97,6 +97,8 @@ def create_components(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         model_run=trainer.outputs["model_run"],
+        examples=ingest.outputs["examples"],
+        model=trainer.outputs["model"],
         top_k=config.evaluation.top_k,
     )
     pusher = Pusher(

@@ -102,3 +102,11 @@ def test_tfma_builds_the_metrics_for_every_way_of_choosing_classes(classes):
     assert not any(key.sub_key or key.aggregation_type for key in keys)
     has_top_k = evaluation.top_k_name(config.evaluation.top_k) in names
     assert has_top_k == (num_classes is None or num_classes >= config.evaluation.top_k)
+
+
+def test_report_reads_the_examples_and_the_candidate_model():
+    _, by_id = components()
+    report = by_id["ModelReport"]
+    assert report.inputs["examples"].producer_component_id == "VideoIngest"
+    assert report.inputs["model"].producer_component_id == "Trainer"
+    assert report.exec_properties["gallery_size"] == 12

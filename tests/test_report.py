@@ -1,12 +1,13 @@
 """The report's pure parts: per-class metrics, figures, the HTML page, failure text."""
 
 import base64
+import json
 import re
 
 import numpy as np
 import pytest
 
-from components.report import figures, results
+from components.report import data, figures, gallery, render, results
 from components.report.executor import headline_keys
 from components.report.render import render_report
 
@@ -147,3 +148,90 @@ def test_failures_say_which_bar_and_by_how_much():
         "probabilities/sparse_categorical_accuracy/diff: -0.2083 against the served model "
         "(a drop of at most 0.0100 is allowed)"
     )
+
+
+def test_mistakes_ranked_most_confident_first_then_by_media_id():
+    probabilities = np.array(
+        [[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]]
+    )
+    labels = [0, 0, 1, 0, 0]  # 0 right; 1 (0.7), 2 (0.8), 3 and 4 (0.8) wrong
+    media = ["a", "b", "z", "y", "c"]
+    assert gallery.rank_mistakes(labels, probabilities, media) == [4, 3, 2, 1]
+    assert gallery.rank_mistakes([], np.zeros([0, 3]), []) == []
+    with pytest.raises(ValueError, match="probabilities must be"):
+        gallery.rank_mistakes([0, 1], probabilities, media)
+
+
+@pytest.mark.parametrize(
+    "num_real, k, expected",
+    [(8, 4, [0, 2, 5, 7]), (3, 4, [0, 1, 2]), (1, 4, [0]), (0, 4, []), (8, 1, [0])],
+)
+def test_strip_frames_spread_over_the_real_frames(num_real, k, expected):
+    assert gallery.strip_indices(num_real, k) == expected
+
+
+INGEST_REPORT = {
+    "class_names": ["<b>", "x"],
+    "written": {"train": {"<b>": 3, "x": 2}, "eval": {"<b>": 1, "x": 0}},
+    "bad": [{"video": "x/bad.avi", "split": "eval", "reason": "cannot open <file>"}],
+    "selected": 7,
+    "warnings": ["identical videos (sha256 abc): ..."],
+    "video_warnings": [{"video": "x/w.avi", "warning": "1000 fps is not plausible"}],
+    "duplicates": [
+        {
+            "sha256": "abcdef0123456789",
+            "videos": [
+                {"video": "<b>/a.avi", "split": "train", "label": "<b>"},
+                {"video": "x/a.avi", "split": "eval", "label": "x"},
+            ],
+            "labels": ["<b>", "x"],
+            "splits": ["eval", "train"],
+        }
+    ],
+    "duplicates_policy": "drop",
+}
+
+
+def test_data_section_from_an_ingest_report():
+    summary = data.parse_ingest_report(json.dumps(INGEST_REPORT), "r.json")
+    assert summary.count("train") == 5 and summary.count("eval", "<b>") == 1
+    section = render.data_section(summary, checks=["<p>drift: none</p>"])
+    assert "<tr><td>&lt;b&gt;</td><td>3</td><td>1</td></tr>" in section
+    assert "<tr><td>total</td><td>5</td><td>1</td></tr>" in section
+    assert "<td>x/bad.avi</td><td>eval</td><td>cannot open &lt;file&gt;</td>" in section
+    assert "every video of these groups was left out" in section
+    assert "&lt;b&gt;/a.avi (&lt;b&gt;, train), x/a.avi (x, eval)" in section
+    assert "x/w.avi: 1000 fps is not plausible" in section
+    assert section.endswith("<p>drift: none</p>")  # room for checks made elsewhere
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("[1", "not valid JSON"), ('{"class_names": []}', "lacks \\['written', 'bad', 'selected'\\]")],
+)
+def test_unreadable_ingest_reports_are_named(text, message):
+    with pytest.raises(data.DataReportError, match=message):
+        data.parse_ingest_report(text, "/x/ingest_report.json")
+
+
+def test_page_says_when_data_is_absent_and_when_nothing_was_misclassified():
+    html = render_report(
+        model_uri="m",
+        blessed=True,
+        evaluation=evaluation(),
+        classes=results.class_metrics(CONFUSION),
+        labels=LABELS,
+        headline_keys=headline_keys(5, 3),
+        heatmap_png=b"",
+        curves_png=None,
+        training={},
+        data_absent="/x/ingest_report.json not found",
+        gallery=gallery.Gallery((), scored=12, wrong=0, size=12),
+    )
+    assert "Data summary not available: /x/ingest_report.json not found" in html
+    assert "classified all 12 eval clips correctly" in html
+
+
+def test_gallery_of_an_empty_eval_split_says_so():
+    section = render.gallery_section(gallery.Gallery((), scored=0, wrong=0, size=12))
+    assert "holds no clip" in section and "<figure" not in section

@@ -6,12 +6,18 @@ Usage:
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         model_run=trainer.outputs["model_run"],
+        examples=ingest.outputs["examples"],
+        model=trainer.outputs["model"],
+        gallery_size=12,
     )
 
 The output `HtmlReport` artifact holds `report.html` (one self-contained page:
-headline metrics, confusion-matrix heatmap, per-class table, training curves and
-the comparison with the served model), `confusion_matrix.png` and
-`metrics.json`. Its custom properties carry the headline figures and the verdict,
+headline metrics, confusion-matrix heatmap, per-class table, the misclassified eval
+clips (a strip of frames each, true and predicted class; the candidate `model` is run
+on the eval split of `examples`), the data (videos per class and split, skipped
+videos and why, duplicates, the ingest's warnings: `examples`' ingest_report.json),
+training curves and the comparison with the served model), `confusion_matrix.png`
+and `metrics.json`. Its custom properties carry the headline figures and the verdict,
 so `python -m pipeline history` and Kubeflow's UI can show them.
 """
 
@@ -22,18 +28,24 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.report import executor
+from components.report import executor, gallery
 from video_action import HtmlReport
 
 
 class ModelReportSpec(types.ComponentSpec):
-    """Inputs: the Evaluator's outputs and the Trainer's run; output: the report."""
+    """Inputs: the Evaluator's outputs, the Trainer's run and model, the ingest's
+    examples; output: the report. `gallery_size`: most misclassified clips shown (0: off)."""
 
-    PARAMETERS = {"top_k": ExecutionParameter(type=int, optional=True)}
+    PARAMETERS = {
+        "top_k": ExecutionParameter(type=int, optional=True),
+        "gallery_size": ExecutionParameter(type=int, optional=True),
+    }
     INPUTS = {
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "model_run": ChannelParameter(type=standard_artifacts.ModelRun),
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "model": ChannelParameter(type=standard_artifacts.Model),
     }
     OUTPUTS = {"report": ChannelParameter(type=HtmlReport)}
 
@@ -44,12 +56,24 @@ class ModelReport(base_component.BaseComponent):
     SPEC_CLASS = ModelReportSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, evaluation, blessing, model_run, top_k: int = 5):
+    def __init__(
+        self,
+        evaluation,
+        blessing,
+        model_run,
+        examples,
+        model,
+        top_k: int = 5,
+        gallery_size: int = gallery.DEFAULT_SIZE,
+    ):
         spec = ModelReportSpec(
             evaluation=evaluation,
             blessing=blessing,
             model_run=model_run,
+            examples=examples,
+            model=model,
             top_k=top_k,
+            gallery_size=gallery_size,
             report=types.Channel(type=HtmlReport),
         )
         super().__init__(spec=spec)

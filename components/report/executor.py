@@ -1,4 +1,5 @@
-"""The ModelReport executor: reads the evaluation, writes report.html and its figures."""
+"""The ModelReport executor: reads the evaluation, the ingest report and the eval
+split, runs the candidate model on it, writes report.html and its figures."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
+from tfx.utils import path_utils
 
-from components.report import figures, results
+from components.ingest import transform
+from components.report import data, figures, gallery, results
 from components.report.render import render_report
 from pipeline import evaluation
 from trainer.run import SUMMARY_FILE
@@ -42,6 +45,64 @@ def read_training_summary(model_run_uri: str) -> dict:
         return json.load(f)
 
 
+def read_data_summary(examples_uri: str) -> data.DataSummary:
+    """The ingest report of the Examples artifact at `examples_uri`.
+
+    Raises:
+      data.DataReportError: it is missing or cannot be read; the message says what to do.
+    """
+    path = os.path.join(examples_uri, transform.REPORT_FILE)
+    if not tf.io.gfile.exists(path):
+        raise data.DataReportError(
+            f"{path} not found: these Examples were not written by VideoIngest (or by a "
+            "version before it wrote the report); re-run the ingest to get the data section"
+        )
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            text = f.read()
+    except (OSError, tf.errors.OpError) as e:
+        raise data.DataReportError(f"{path} cannot be read: {e}") from e
+    return data.parse_ingest_report(text, path)
+
+
+def data_or_why_not(examples_uri: str) -> tuple[data.DataSummary | None, str]:
+    """(the data summary, '') or (None, why it is absent): the report is still worth
+    writing without its data section, and says why that is missing."""
+    try:
+        return read_data_summary(examples_uri), ""
+    except data.DataReportError as e:
+        logging.warning("ModelReport: no data section: %s", e)
+        return None, str(e)
+
+
+def eval_shards(examples_uri: str) -> list[str]:
+    """The eval split's TFRecord shards, sorted (the order the gallery numbers them)."""
+    pattern = os.path.join(transform.split_dir(examples_uri, "eval"), "*")
+    return sorted(tf.io.gfile.glob(pattern))
+
+
+def misclassified_gallery(model_dir: str, examples_uri: str, size: int) -> gallery.Gallery:
+    """The candidate model (SavedModel in `model_dir`) run on the eval split; its
+    `size` most confident mistakes.
+
+    Raises:
+      trainer.inference.InferenceError: `model_dir` holds no model this pipeline exported.
+    """
+    from trainer import inference
+
+    if size <= 0:
+        return gallery.Gallery((), 0, 0, 0)
+    model = inference.load_model(model_dir)
+    serve = model.module.signatures["serving_default"]
+    shards = eval_shards(examples_uri)
+    scored = gallery.score_split(
+        lambda batch: serve(examples=tf.constant(batch))["probabilities"].numpy(), shards
+    )
+    found = gallery.build_gallery(scored, list(model.labels), shards, size)
+    logging.info("ModelReport: the model got %d of %d eval clips wrong", found.wrong, found.scored)
+    return found
+
+
 def _write(path: str, data: bytes | str) -> None:
     with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
@@ -59,8 +120,12 @@ class Executor(base_executor.BaseExecutor):
         evaluation_artifact = artifact_utils.get_single_instance(input_dict["evaluation"])
         blessing = artifact_utils.get_single_instance(input_dict["blessing"])
         model_run = artifact_utils.get_single_instance(input_dict["model_run"])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        model = artifact_utils.get_single_instance(input_dict["model"])
         report = artifact_utils.get_single_instance(output_dict["report"])
         top_k = int(exec_properties.get("top_k") or 5)
+        size = exec_properties.get("gallery_size")
+        size = gallery.DEFAULT_SIZE if size is None else int(size)
 
         training = read_training_summary(model_run.uri)
         labels = list(training["labels"])
@@ -69,6 +134,15 @@ class Executor(base_executor.BaseExecutor):
         blessed = bool(blessing.get_int_custom_property("blessed"))
         model_uri = blessing.get_string_custom_property("current_model") or "unknown"
         keys = headline_keys(top_k, len(labels))
+
+        summary_of_data, data_absent = data_or_why_not(examples.uri)
+        # Checks of the data made by other components (drift against the previous span,
+        # from the data gate) belong in render_report's `data_checks`, as HTML fragments.
+        mistakes = misclassified_gallery(
+            path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
+            examples.uri,
+            size,
+        )
 
         heatmap = figures.confusion_heatmap(
             evaluation.confusion, labels, "Confusion matrix (multi-clip, eval split)"
@@ -83,6 +157,9 @@ class Executor(base_executor.BaseExecutor):
             heatmap_png=heatmap,
             curves_png=figures.training_curves(training.get("history", {})),
             training=training,
+            data=summary_of_data,
+            data_absent=data_absent,
+            gallery=mistakes,
         )
         tf.io.gfile.makedirs(report.uri)
         _write(os.path.join(report.uri, REPORT_FILE), page)
@@ -107,6 +184,15 @@ class Executor(base_executor.BaseExecutor):
                 for i, label in enumerate(labels)
             },
             "confusion": evaluation.confusion.tolist(),
+            "misclassified": [
+                {
+                    "media_id": m.media_id,
+                    "label": m.true_label,
+                    "predicted": m.predicted_label,
+                    "confidence": m.confidence,
+                }
+                for m in mistakes.mistakes
+            ],
         }
         _write(os.path.join(report.uri, METRICS_FILE), json.dumps(summary, indent=2))
         report.set_int_custom_property("blessed", int(blessed))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 
+from components.report.data import DataSummary
+from components.report.gallery import Gallery
 from components.report.results import BASELINE, CANDIDATE, ClassMetrics, Evaluation
 
 _STYLE = """
@@ -16,6 +19,10 @@ td, th { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 .blessed { color: #17692b; font-weight: bold; } .rejected { color: #a31515; font-weight: bold; }
 .muted { color: #666; } img { max-width: 100%; }
+.gallery { display: flex; flex-wrap: wrap; gap: 1em; }
+.clip { margin: 0; border: 1px solid #ccc; padding: 0.4em; }
+.clip img { height: 96px; margin-right: 2px; image-rendering: pixelated; }
+.clip figcaption { font-size: 0.9em; margin-top: 0.3em; }
 """
 
 
@@ -38,6 +45,118 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _jpeg(data: bytes, alt: str) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    alt = html.escape(alt)
+    return f'<img alt="{alt}" title="{alt}" src="data:image/jpeg;base64,{encoded}">'
+
+
+def data_section(data: DataSummary | None, absent: str = "", checks: Sequence[str] = ()) -> str:
+    """The data section: videos per class and split, skipped videos and why,
+    duplicates and the ingest's warnings.
+
+    Args:
+      data: the ingest report's content; None when it could not be read.
+      absent: why it could not be read (shown instead of the section's tables).
+      checks: HTML fragments (already escaped) appended to the section, for checks of
+        the data made elsewhere (e.g. drift against the previous span).
+    """
+    if data is None:
+        note = html.escape(absent or "no ingest report was given")
+        return f'<h2>Data</h2>\n<p class="rejected">Data summary not available: {note}</p>'
+    rows = [[n, str(data.count("train", n)), str(data.count("eval", n))] for n in data.class_names]
+    rows.append(["total", str(data.count("train")), str(data.count("eval"))])
+    parts = [
+        "<h2>Data</h2>",
+        f'<p class="muted">{data.selected} videos selected; {data.count("train")} written to '
+        f"train and {data.count('eval')} to eval; {len(data.skipped)} skipped as unusable.</p>",
+        "<h3>Videos per class</h3>",
+        _table(["class", "train videos", "eval videos"], rows),
+        "<h3>Skipped videos</h3>",
+        _table(
+            ["video", "split", "reason"],
+            [
+                [str(b.get("video", "?")), str(b.get("split", "?")), str(b.get("reason", "?"))]
+                for b in data.skipped
+            ],
+        )
+        if data.skipped
+        else '<p class="muted">None: every selected video could be used.</p>',
+        "<h3>Duplicates</h3>",
+        _duplicates(data),
+        "<h3>Warnings</h3>",
+        _warnings(data),
+        *checks,
+    ]
+    return "\n".join(parts)
+
+
+def _duplicates(data: DataSummary) -> str:
+    if not data.duplicates:
+        return (
+            '<p class="muted">None: no byte-identical videos under different labels '
+            "or in both splits.</p>"
+        )
+    action = {
+        "drop": "every video of these groups was left out",
+        "fail": "the ingest failed on them",
+    }.get(data.duplicates_policy, "they were kept (policy 'warn')")
+    rows = [
+        [
+            str(g.get("sha256", ""))[:12],
+            ", ".join(f"{v['video']} ({v['label']}, {v['split']})" for v in g.get("videos", ())),
+        ]
+        for g in data.duplicates
+    ]
+    note = f'<p class="muted">Identical files (SHA-256); {html.escape(action)}.</p>'
+    return note + _table(["sha256", "videos (label, split)"], rows)
+
+
+def _warnings(data: DataSummary) -> str:
+    items = [*data.warnings]
+    items += [f"{w.get('video', '?')}: {w.get('warning', '')}" for w in data.video_warnings]
+    items += [f"refused source member: {name}" for name in data.refused]
+    if not items:
+        return '<p class="muted">None.</p>'
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def gallery_section(gallery: Gallery | None) -> str:
+    """The misclassified eval clips: frames, true and predicted class, confidence."""
+    title = "<h2>Misclassified eval clips</h2>"
+    if gallery is None or gallery.size <= 0:
+        return f'{title}\n<p class="muted">Gallery off (gallery_size 0).</p>'
+    if not gallery.scored:
+        return f'{title}\n<p class="muted">The eval split holds no clip to classify.</p>'
+    if not gallery.wrong:
+        return (
+            f"{title}\n<p>The model classified all {gallery.scored} eval clips correctly: "
+            "no misclassified clip to show.</p>"
+        )
+    shown = len(gallery.mistakes)
+    intro = (
+        f"<p>The model got {gallery.wrong} of {gallery.scored} eval clips wrong "
+        f"(multi-clip, as the confusion matrix counts them); "
+        f"{'all shown' if shown == gallery.wrong else f'the {shown} most confident shown'}, "
+        "most confident first.</p>"
+    )
+    figures = []
+    for m in gallery.mistakes:
+        strip = "".join(
+            _jpeg(frame, f"{m.media_id} at {t:.1f} s")
+            for frame, t in zip(m.frames, m.times_s, strict=True)
+        )
+        caption = (
+            f"<b>{html.escape(m.media_id)}</b><br>true: {html.escape(m.true_label)} "
+            f"(p {_fmt(m.true_probability, 2)})<br>predicted: "
+            f"{html.escape(m.predicted_label)} (p {_fmt(m.confidence, 2)})"
+        )
+        figures.append(
+            f'<figure class="clip"><div>{strip}</div><figcaption>{caption}</figcaption></figure>'
+        )
+    return f'{title}\n{intro}\n<div class="gallery">{"".join(figures)}</div>'
 
 
 def headline_rows(
@@ -70,8 +189,16 @@ def render_report(
     heatmap_png: bytes,
     curves_png: bytes | None,
     training: dict,
+    data: DataSummary | None = None,
+    data_absent: str = "",
+    data_checks: Sequence[str] = (),
+    gallery: Gallery | None = None,
 ) -> str:
-    """The report page; every value is escaped, every image inlined."""
+    """The report page; every value is escaped, every image inlined.
+
+    `data`, `data_absent` and `data_checks` make the data section (`data_section`),
+    `gallery` the misclassified clips (`gallery_section`).
+    """
     verdict = (
         '<p class="blessed">Blessed: passed every threshold; the Pusher publishes it.</p>'
         if blessed
@@ -115,6 +242,8 @@ the centre window alone. Mean class accuracy is the mean of the per-class recall
 {_img(heatmap_png, "confusion matrix")}
 <h2>Per class</h2>
 {_table(["class", "eval videos", "precision", "recall (class accuracy)"], per_class)}
+{gallery_section(gallery)}
+{data_section(data, data_absent, data_checks)}
 <h2>Training</h2>
 <p class="muted">Weights: {html.escape(str(training.get("checkpoint", "unknown")))};
 variant {html.escape(str(training.get("variant", "?")))}; {html.escape(timing)}</p>

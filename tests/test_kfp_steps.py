@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = set(COMPONENTS)  # every component of the pipeline, as test_compile lists them
 # Fed by the ingest alone (and by each other): reused when the data is unchanged.
-DATA_KEYED = {"VideoIngest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"}
+DATA_KEYED = {"VideoIngest", "StatisticsGen", "DataGate", "Trainer"}
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from pipeline.pipeline import SERVED_MODEL_ID, create_pipeline, planned_class_co
 ORDER = [
     "VideoIngest",
     "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
+    "DataGate",
     SERVED_MODEL_ID,
     "Trainer",
     "Evaluator",
@@ -102,3 +101,14 @@ def test_tfma_builds_the_metrics_for_every_way_of_choosing_classes(classes):
     assert not any(key.sub_key or key.aggregation_type for key in keys)
     has_top_k = evaluation.top_k_name(config.evaluation.top_k) in names
     assert has_top_k == (num_classes is None or num_classes >= config.evaluation.top_k)
+
+
+def test_the_data_gate_stands_between_the_statistics_and_the_trainer():
+    _, by_id = components("data.label_drift=warn", "pipeline_root=/runs/root")
+    gate = by_id["DataGate"]
+    assert gate.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert gate.inputs["examples"].producer_component_id == "VideoIngest"
+    # The Trainer's schema is the gate's output: it cannot run before, or after a refusal.
+    assert by_id["Trainer"].inputs["schema"].producer_component_id == "DataGate"
+    assert json.loads(gate.exec_properties["config"])["label_drift"] == "warn"
+    assert gate.exec_properties["reference_dir"] == "/runs/root/DataGate/video-action-demo/accepted"

@@ -70,6 +70,8 @@ def test_every_task_is_a_container_step_run_in_dependency_order(kfp_runs):
     order = task_order(spec)
     assert order.index("SourceFingerprint") < order.index("VideoIngest")
     assert order.index("ServedModel") < order.index("Evaluator") < order.index("Pusher")
+    # The data gate judges the span before the Trainer, which takes its schema.
+    assert order.index("StatisticsGen") < order.index("DataGate") < order.index("Trainer")
     for steps in (first, second):
         assert set(steps) == TASKS
         for step in steps.values():

@@ -111,4 +111,5 @@ def test_the_data_gate_stands_between_the_statistics_and_the_trainer():
     # The Trainer's schema is the gate's output: it cannot run before, or after a refusal.
     assert by_id["Trainer"].inputs["schema"].producer_component_id == "DataGate"
     assert json.loads(gate.exec_properties["config"])["label_drift"] == "warn"
-    assert gate.exec_properties["reference_dir"] == "/runs/root/DataGate/video-action-demo/accepted"
+    reference = gate.exec_properties["reference_dir"]
+    assert reference == "/runs/root/data_gate_reference/video-action-demo"

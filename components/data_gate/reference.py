@@ -1,6 +1,6 @@
 """The last span the gate accepted, kept at a stable place under the pipeline root.
 
-`<pipeline_root>/DataGate/<pipeline name>/accepted/` holds `summary.json` (the
+`<pipeline_root>/data_gate_reference/<pipeline name>/` holds `summary.json` (the
 span's SpanSummary) and `FeatureStats.pb` (its train split's statistics, for TFDV's
 drift comparator). The gate rewrites it each time it accepts a span.
 
@@ -27,7 +27,8 @@ STATISTICS_FILE = "FeatureStats.pb"
 
 def reference_dir(pipeline_root: str, pipeline_name: str) -> str:
     """Where the last accepted span of a pipeline is kept."""
-    return os.path.join(pipeline_root, "DataGate", pipeline_name, "accepted")
+    # Beside the components' folders, not in DataGate's (its outputs' ids live there).
+    return os.path.join(pipeline_root, "data_gate_reference", pipeline_name)
 
 
 def read_reference(folder: str):

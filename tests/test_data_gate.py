@@ -167,7 +167,7 @@ def span_statistics(examples_dir, tmp_path_factory):
 
 
 def run_gate(examples_dir, statistics_dir, out, config=DEFAULT):
-    """Runs the executor with its outputs under `out`, its reference in `out/../ok`."""
+    """Runs the executor with its outputs under `out`, its reference in `out/../accepted`."""
     from tfx.types import standard_artifacts
 
     from components.data_gate.executor import Executor
@@ -197,14 +197,17 @@ def test_executor_accepts_a_span_then_refuses_its_skewed_copy(
     assert anomalies.get_string_custom_property(checks.VERDICT_PROPERTY) == checks.PASSED
     assert os.path.isfile(os.path.join(schema.uri, "schema.pbtxt"))
     assert os.path.isfile(os.path.join(anomalies.uri, "Split-train", "SchemaDiff.pb"))
-    accepted, stats = reference.read_reference(str(tmp_path / "ok"))
+    accepted, stats = reference.read_reference(str(tmp_path / "accepted"))
     assert accepted.span == 3 and stats is not None and sum(accepted.train_counts.values()) > 0
+    # 1.6 s demo clips at 25 fps, sampled at 5 fps: 8 real frames, 1.6 s (the statistics' min)
+    assert accepted.min_clip_seconds == pytest.approx(1.6)
+    assert accepted.min_source_fps == accepted.max_source_fps == pytest.approx(25.0)
     # The reference's statistics become a span whose train split held one class mostly
     # (its summary keeps the counts: the drift judged must be TFDV's, from the statistics).
     skewed = {name: 1 for name in accepted.class_names}
     skewed[accepted.class_names[0]] = 30
     reference.write_reference(
-        str(tmp_path / "ok"),
+        str(tmp_path / "accepted"),
         dataclasses.replace(accepted, span=1),
         _statistics_with_label_counts(stats, skewed),
     )

@@ -248,7 +248,7 @@ def format_history(records: list[RunRecord]) -> str:
             lines.append(f"  data gate: {r.data_gate}")
             lines.extend(f"    {finding}" for finding in r.data_findings)
         lines.append(f"  model:   {r.model or '(not trained)'}")
-        if r.baseline:
+        if r.baseline and r.model:
             lines.append(f"  judged against the served model {r.baseline}")
         for title, value in r.headline.items():
             lines.append(f"  {title + ':':<28} {value:.3f}")

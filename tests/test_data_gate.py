@@ -106,6 +106,7 @@ def test_the_refusal_names_each_finding_its_value_and_the_override():
     assert "classes: missing from the train split: SlideLeft" in message
     assert "clip_length: shortest clip 0.20 s" in message
     assert "warnings: bad_videos: 3 of 24" in message
+    assert "change data.expected_classes or data.min_clip_seconds or make" in message
     assert message.endswith("--set data.classes=warn --set data.clip_length=warn")
 
 

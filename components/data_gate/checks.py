@@ -196,13 +196,25 @@ def refusal(span: int, findings: list[Finding]) -> str:
     override = " ".join(f"--set data.{c}={WARN}" for c in checks)
     warned = [f for f in findings if f.severity == WARN]
     also = f" (warnings: {'; '.join(f.line() for f in warned)})" if warned else ""
+    thresholds = [THRESHOLDS[c] for c in checks if c in THRESHOLDS]
+    change = f"change {' or '.join(thresholds)} or " if thresholds else ""
     return (
         f"{REFUSED_MARK} {span} before training, nothing was trained or pushed: "
         + "; ".join(f.line() for f in failed)
         + also
-        + ". If the data is right, raise the threshold(s) (data.max_...) or make the "
-        + f"check(s) warnings: {override}"
+        + f". If the data is right, {change}make the check(s) warnings: {override}"
     )
+
+
+# The settings each check compares with (what a user changes to accept more).
+THRESHOLDS = {
+    "classes": "data.expected_classes",
+    "label_drift": "data.max_label_drift",
+    "bad_videos": "data.max_bad_fraction",
+    "clip_length": "data.min_clip_seconds",
+    "source_fps": "data.min_source_fps/max_source_fps",
+    "class_imbalance": "data.max_class_imbalance",
+}
 
 
 def _shares(counts: dict[str, int]) -> str:

@@ -72,6 +72,37 @@ def label_drift(anomalies) -> float | None:
     return None
 
 
+def validate(stats: dict, video_schema, ref_stats, anomalies_artifact) -> tuple:
+    """TFDV's validation of each split against the schema, the train split also against
+    the last accepted span's statistics; writes each split's anomalies into the artifact.
+
+    Returns:
+      (the label drift TFDV measured or None, the anomalies no check of ours judges,
+      as 'split feature: description' lines).
+    """
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    anomalies_artifact.split_names = artifact_utils.encode_split_names(list(stats))
+    other, drift = [], None
+    for split, split_stats in stats.items():
+        # Drift is judged on the train split, what the model learns from.
+        against = ref_stats if split == summary.TRAIN else None
+        anomalies = tfdv.validate_statistics(split_stats, video_schema, previous_statistics=against)
+        folder = os.path.join(anomalies_artifact.uri, f"Split-{split}")
+        tf.io.gfile.makedirs(folder)
+        with tf.io.gfile.GFile(os.path.join(folder, ANOMALIES_FILE), "wb") as f:
+            f.write(anomalies.SerializeToString())
+        if split == summary.TRAIN:
+            drift = label_drift(anomalies)
+        other += [
+            f"{split} {name}: {info.description or info.short_description}"
+            for name, info in sorted(anomalies.anomaly_info.items())
+            if name not in _JUDGED
+        ]
+    return drift, other
+
+
 class Executor(base_executor.BaseExecutor):
     """Writes the schema and TFDV's anomalies, then passes the span or raises DataGateError."""
 
@@ -106,26 +137,7 @@ class Executor(base_executor.BaseExecutor):
         schema_artifact = artifact_utils.get_single_instance(output_dict["schema"])
         tfdv.write_schema_text(video_schema, os.path.join(schema_artifact.uri, schema.SCHEMA_FILE))
         anomalies_artifact = artifact_utils.get_single_instance(output_dict["anomalies"])
-        anomalies_artifact.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))
-        other, drift = [], None
-        for split in transform.SPLITS:
-            # Drift is judged on the train split, what the model learns from.
-            against = ref_stats if split == summary.TRAIN else None
-            anomalies = tfdv.validate_statistics(
-                stats[split], video_schema, previous_statistics=against
-            )
-            folder = os.path.join(anomalies_artifact.uri, f"Split-{split}")
-            tf.io.gfile.makedirs(folder)
-            with tf.io.gfile.GFile(os.path.join(folder, ANOMALIES_FILE), "wb") as f:
-                f.write(anomalies.SerializeToString())
-            if split == summary.TRAIN:
-                drift = label_drift(anomalies)
-            other += [
-                f"{split} {name}: {info.description or info.short_description}"
-                for name, info in sorted(anomalies.anomaly_info.items())
-                if name not in _JUDGED
-            ]
-
+        drift, other = validate(stats, video_schema, ref_stats, anomalies_artifact)
         findings = checks.evaluate(span_summary, config, tuple(expected), ref_summary, drift)
         # What the checks above do not judge: frame size, stored frame count, a
         # missing feature (TFDV's words).

@@ -135,6 +135,7 @@ class Executor(base_executor.BaseExecutor):
             expected, frames.frames_per_video, frames.height, frames.width, config
         )
         schema_artifact = artifact_utils.get_single_instance(output_dict["schema"])
+        tf.io.gfile.makedirs(schema_artifact.uri)  # KFP's launcher does not make it
         tfdv.write_schema_text(video_schema, os.path.join(schema_artifact.uri, schema.SCHEMA_FILE))
         anomalies_artifact = artifact_utils.get_single_instance(output_dict["anomalies"])
         drift, other = validate(stats, video_schema, ref_stats, anomalies_artifact)

@@ -199,6 +199,10 @@ def _print_run_summary(summary, elapsed: float, log_path: str) -> None:
     print(f"run {summary.run_id} finished in {elapsed:.0f}s")
     if reused:
         print(f"reused from earlier runs (cached): {', '.join(reused)}")
+    if summary.data_gate:  # a refusal ends the run earlier, with its own message
+        print(f"data gate: {summary.data_gate}")
+        for finding in summary.data_findings:
+            print(f"  - {finding}")
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
     hash_file = os.path.join(summary.model, "weights.sha256")  # trainer.run.WEIGHTS_HASH_FILE

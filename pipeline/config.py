@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from components import renamed_keys
+from components.data_gate.config import DataGateConfig
 from components.ingest import spans
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
@@ -128,6 +129,8 @@ class PipelineConfig:
       ingest: IngestConfig fields.
       trainer: TrainerConfig fields.
       evaluation: EvalConfig fields.
+      data: DataGateConfig fields: the checks that refuse a span before training
+        (components/data_gate/config.py); `--set data.<check>=warn` makes one a warning.
       beam_args: Beam pipeline arguments (runner and its flags); the local runner adds
         DirectRunner workers when none is given.
       workers: DirectRunner worker processes for local runs.
@@ -143,6 +146,7 @@ class PipelineConfig:
     serving_dir: str = "runs/serving_model"
     span: int = 0
     evaluation: EvalConfig = EvalConfig()
+    data: DataGateConfig = DataGateConfig()
     beam_args: tuple[str, ...] = ()
     workers: int = 2
     enable_cache: bool = True
@@ -211,6 +215,12 @@ class PipelineConfig:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"trainer: {e}") from None
         parts = {}
+        data_gate = _section(data, "data")
+        _check_types(DataGateConfig, data_gate, "data.")
+        try:
+            parts["data"] = DataGateConfig.from_dict(data_gate)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from None
         for name, part_cls in (("evaluation", EvalConfig), ("kubeflow", KubeflowConfig)):
             values = _section(data, name)
             _check_fields(part_cls, values, name + ".")

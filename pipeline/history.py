@@ -50,6 +50,9 @@ class RunRecord:
       already_served: the served version equal to this model, when the Pusher
         did not push it again for that reason ('' otherwise).
       executions: component id -> 'COMPLETE', 'CACHED', 'FAILED', ...
+      data_gate: the data gate's verdict: 'passed', 'passed with warnings', 'refused'
+        ('' when it did not run).
+      data_findings: what it found (its refusal message when it refused).
     """
 
     run_id: str
@@ -69,6 +72,8 @@ class RunRecord:
     pushed_to: str
     already_served: str
     executions: dict[str, str]
+    data_gate: str = ""
+    data_findings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -124,13 +129,15 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
 
     state_names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
     executions = store.get_executions_by_context(run.id)
-    states, node_of = {}, {}
+    states, node_of, last = {}, {}, {}
     for execution in executions:
         nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
         name = nodes[0].removeprefix(pipeline + ".") if nodes else execution.type
         states[name] = state_names.get(execution.last_known_state, "UNKNOWN")
         node_of[execution.id] = name
+        last[name] = execution
     outputs = _output_artifacts(store, node_of)
+    data_gate, data_findings = _data_gate(last.get("DataGate"), outputs)
     examples = outputs.get(("VideoIngest", "Examples"))
     model, served = outputs.get(("Trainer", "Model")), outputs.get(("ServedModel", "Model"))
     report = outputs.get(("ModelReport", HtmlReport.TYPE_NAME))
@@ -159,7 +166,30 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
         pushed_to=_custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else "",
         already_served=_custom(pushed, "already_served"),
         executions=states,
+        data_gate=data_gate,
+        data_findings=data_findings,
     )
+
+
+def _data_gate(execution, outputs: dict) -> tuple[str, list[str]]:
+    """(verdict, findings) of the run's DataGate step (components/data_gate/executor.py).
+
+    A refusal fails the step, which leaves no output: its message is the execution's
+    result, which TFX's launcher records as the `__execution_result__` custom property.
+    """
+    from components.data_gate import checks as gate
+
+    if execution is None:
+        return "", []
+    if execution.last_known_state == metadata_store_pb2.Execution.FAILED:
+        result = execution.custom_properties.get("__execution_result__")
+        message = json.loads(result.string_value).get("resultMessage", "") if result else ""
+        if gate.REFUSED_MARK in message:
+            return gate.REFUSED, [message[message.index(gate.REFUSED_MARK) :]]
+        return "", []
+    anomalies = outputs.get(("DataGate", "ExampleAnomalies"))
+    findings = json.loads(_custom(anomalies, gate.FINDINGS_PROPERTY) or "[]")
+    return _custom(anomalies, gate.VERDICT_PROPERTY), findings
 
 
 def _output_artifacts(store, node_of: dict[int, str]) -> dict:
@@ -214,8 +244,11 @@ def format_history(records: list[RunRecord]) -> str:
         if r.data_warnings.get("video_warnings"):
             n = r.data_warnings["video_warnings"]
             lines.append(f"  warning: {n} video(s) with a header the decoder did not trust")
+        if r.data_gate:
+            lines.append(f"  data gate: {r.data_gate}")
+            lines.extend(f"    {finding}" for finding in r.data_findings)
         lines.append(f"  model:   {r.model or '(not trained)'}")
-        if r.baseline:
+        if r.baseline and r.model:
             lines.append(f"  judged against the served model {r.baseline}")
         for title, value in r.headline.items():
             lines.append(f"  {title + ':':<28} {value:.3f}")

@@ -19,11 +19,12 @@ from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
+from components.data_gate.checks import REFUSED, DataGateError
 from components.ingest.fingerprint import source_fingerprint
 from pipeline import store
 from pipeline.beam import local_beam_args
 from pipeline.config import PipelineConfig
-from pipeline.history import RunRecord, load_history
+from pipeline.history import HistoryError, RunRecord, load_history
 from pipeline.pipeline import ALWAYS_RUN, create_pipeline
 
 
@@ -37,6 +38,10 @@ def run_local(
     One run per metadata store at a time: another run of it, or another process holding
     its lock, is waited for up to `wait_s` (`on_wait` is told on what), then
     StoreBusyError (pipeline/store.py).
+
+    Raises:
+      DataGateError: the data gate refused the span (components/data_gate): nothing
+        was trained or pushed; the message names each finding and its override.
     """
     os.makedirs(config.pipeline_root, exist_ok=True)
     with store.exclusive_run(config.metadata_db, config.name, wait_s, on_wait):
@@ -47,8 +52,25 @@ def run_local(
             config.ingest.source, config.ingest.split_lists, config.span
         )
         pipeline = create_pipeline(config, beam_args, metadata, source_fingerprint=fingerprint)
-        tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
+        try:
+            tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
+        except Exception:
+            refusal = _data_gate_refusal(config)
+            if refusal is None:
+                raise
+            raise refusal from None
         return summarize_latest_run(config.metadata_db, config.name)
+
+
+def _data_gate_refusal(config: PipelineConfig) -> DataGateError | None:
+    """The run's end in one line when its data gate refused the span (None otherwise)."""
+    try:
+        record = summarize_latest_run(config.metadata_db, config.name)
+    except (HistoryError, OSError):
+        return None
+    if record.data_gate != REFUSED:
+        return None
+    return DataGateError(f"run {record.run_id} stopped: {' '.join(record.data_findings)}")
 
 
 def compile_local(pipeline) -> pipeline_pb2.Pipeline:

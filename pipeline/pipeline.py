@@ -1,9 +1,11 @@
 """create_pipeline: the one pipeline definition every runner uses.
 
     [SourceFingerprint, Kubeflow only: the data's fingerprint taken in the run]
-    VideoIngest -> StatisticsGen -> SchemaGen -> ExampleValidator
-                -> Trainer (trainer.run.run_fn; warm-started from the served
-                   model when trainer.warm_start)
+    VideoIngest -> StatisticsGen -> DataGate (our schema, TFDV's anomalies and drift
+                   against the last accepted span; refuses a bad span, failing the run)
+                -> Trainer (trainer.run.run_fn; its schema is the gate's, so it runs
+                   only on an accepted span; warm-started from the served model when
+                   trainer.warm_start)
     ServedModel (the model in serving_dir now) -> Evaluator (TFMA, baseline)
                 -> ModelReport, Pusher (never pushes the served model again)
 
@@ -19,6 +21,8 @@ import json
 
 from tfx import v1 as tfx
 
+from components.data_gate.component import DataGate
+from components.data_gate.reference import reference_dir
 from components.evaluator.component import Evaluator
 from components.ingest.component import VideoIngest
 from components.pusher.component import Pusher
@@ -30,6 +34,7 @@ from pipeline.config import PipelineConfig
 
 SERVED_MODEL_ID = "ServedModel"
 FINGERPRINT_ID = "SourceFingerprint"
+DATA_GATE_ID = "DataGate"
 # Components every runner must execute on each run, caching or not: what they
 # read (the serving directory, the source's listing) changes between runs while
 # their inputs do not.
@@ -73,15 +78,18 @@ def create_components(
         head = [fingerprint]
     ingest = VideoIngest(config=config.ingest, span=span, source_fingerprint=source_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=ingest.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    data_gate = DataGate(
+        examples=ingest.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        config=config.data,
+        reference_dir=reference_dir(config.pipeline_root, config.name),
+    ).with_id(DATA_GATE_ID)
     served = ServedModel(serving_dir=config.serving_dir).with_id(SERVED_MODEL_ID)
     trainer = tfx.components.Trainer(
         run_fn="trainer.run.run_fn",
         examples=ingest.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
+        # The gate's output: the Trainer waits for it, and never runs on a refused span.
+        schema=data_gate.outputs["schema"],
         custom_config={"trainer": json.loads(config.trainer.to_json())},
         # Only when asked: a base model in the inputs changes the Trainer's cache key
         # on every run (ServedModel always runs).
@@ -112,8 +120,7 @@ def create_components(
         *head,
         ingest,
         statistics_gen,
-        schema_gen,
-        example_validator,
+        data_gate,
         served,
         trainer,
         evaluator,

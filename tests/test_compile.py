@@ -23,8 +23,7 @@ COMPONENTS = (
     "SourceFingerprint",
     "VideoIngest",
     "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
+    "DataGate",
     "ServedModel",
     "Trainer",
     "Evaluator",
@@ -82,6 +81,21 @@ def test_no_resolver_and_the_baseline_comes_from_the_served_model(package):
     assert served["cachingOptions"] == {"enableCache": False}
     assert served["inputs"]["parameters"]["serving_dir"]["runtimeValue"]["constant"] == (
         "gs://my-bucket/video-action/serving"
+    )
+
+
+def test_the_data_gate_feeds_the_trainer_and_keeps_its_reference_in_the_root(package):
+    tasks = package[1]["root"]["dag"]["tasks"]
+    assert tasks["Trainer"]["inputs"]["artifacts"]["schema"] == {
+        "taskOutputArtifact": {"outputArtifactKey": "schema", "producerTask": "DataGate"}
+    }
+    gate = tasks["DataGate"]["inputs"]
+    assert gate["artifacts"]["statistics"]["taskOutputArtifact"]["producerTask"] == (
+        "StatisticsGen"
+    )
+    # No resolver for the previous span: a folder every step can read (gs:// here).
+    assert gate["parameters"]["reference_dir"]["runtimeValue"]["constant"] == (
+        "gs://my-bucket/video-action/root/data_gate_reference/video-action"
     )
 
 

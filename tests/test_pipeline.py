@@ -28,7 +28,7 @@ from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-UPSTREAM = ["VideoIngest", "StatisticsGen", "SchemaGen", "ExampleValidator"]
+UPSTREAM = ["VideoIngest", "StatisticsGen", "DataGate"]
 
 
 def run_until_trainer_starts(config_path: str, root: str, timeout: float = 600) -> None:

@@ -11,8 +11,7 @@ from pipeline.pipeline import SERVED_MODEL_ID, create_pipeline, planned_class_co
 ORDER = [
     "VideoIngest",
     "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
+    "DataGate",
     SERVED_MODEL_ID,
     "Trainer",
     "Evaluator",
@@ -110,3 +109,15 @@ def test_report_reads_the_examples_and_the_candidate_model():
     assert report.inputs["examples"].producer_component_id == "VideoIngest"
     assert report.inputs["model"].producer_component_id == "Trainer"
     assert report.exec_properties["gallery_size"] == 12
+
+
+def test_the_data_gate_stands_between_the_statistics_and_the_trainer():
+    _, by_id = components("data.label_drift=warn", "pipeline_root=/runs/root")
+    gate = by_id["DataGate"]
+    assert gate.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert gate.inputs["examples"].producer_component_id == "VideoIngest"
+    # The Trainer's schema is the gate's output: it cannot run before, or after a refusal.
+    assert by_id["Trainer"].inputs["schema"].producer_component_id == "DataGate"
+    assert json.loads(gate.exec_properties["config"])["label_drift"] == "warn"
+    reference = gate.exec_properties["reference_dir"]
+    assert reference == "/runs/root/data_gate_reference/video-action-demo"

@@ -1,0 +1,1 @@
+"""DataGate: refuses a span of videos before training when its data looks wrong."""

@@ -1,0 +1,56 @@
+"""Generated spans for the data gate's end-to-end runs (tests/test_data_gate_runs.py).
+
+One pool of demo videos (3 classes x 4 groups x 6 clips) is cut into span zips of the
+real layout: a normal span, one missing a class, one whose first class has six times
+the clips of each other, and a span of 0.2-second clips.
+"""
+
+import os
+import zipfile
+
+from pipeline.demo_data import MOTIONS, DemoSpec, write_demo_dataset
+
+CLASSES = MOTIONS[:3]
+POOL = DemoSpec(num_classes=3, groups_per_class=4, clips_per_group=6, seconds=1.6, seed=3)
+SHORT = DemoSpec(num_classes=3, groups_per_class=4, clips_per_group=2, seconds=0.2, seed=4)
+VIDEOS = "UCF101_videos.zip"
+
+
+def _clip_of(member: str) -> tuple[str, int]:
+    """('SlideLeft', 3) of 'UCF101/v_SlideLeft_g02_c03.avi'."""
+    _, class_name, _, clip = os.path.basename(member)[:-4].split("_")
+    return class_name, int(clip[1:])
+
+
+def write_span(pool_zip: str, spans_dir: str, span: int, keep) -> str:
+    """`spans_dir/span-<span>/UCF101_videos.zip` with the pool's videos for which
+    keep(class_name, clip_number) holds."""
+    folder = os.path.join(spans_dir, f"span-{span}")
+    os.makedirs(folder)
+    path = os.path.join(folder, VIDEOS)
+    with zipfile.ZipFile(pool_zip) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            if keep(*_clip_of(info.filename)):
+                dst.writestr(info, src.read(info))
+    return path
+
+
+def write_pools(root: str) -> tuple[str, str]:
+    """(videos zip of POOL, videos zip of SHORT)."""
+    pool = write_demo_dataset(os.path.join(root, "pool"), POOL).videos_zip
+    short = write_demo_dataset(os.path.join(root, "short"), SHORT).videos_zip
+    return pool, short
+
+
+def normal(first_clip: int):
+    """Two clips per group of every class, from `first_clip` on."""
+    return lambda class_name, clip: first_clip <= clip < first_clip + 2
+
+
+def missing_class(class_name, clip):
+    return class_name != CLASSES[2] and clip <= 2
+
+
+def skewed(class_name, clip):
+    """The first class with all 6 clips per group, the others with 1."""
+    return class_name == CLASSES[0] or clip == 1

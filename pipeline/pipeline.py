@@ -107,6 +107,7 @@ def create_components(
         model_run=trainer.outputs["model_run"],
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
+        data_gate=data_gate.outputs["anomalies"],
         top_k=config.evaluation.top_k,
     )
     pusher = Pusher(

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import re
 import types
 
 import pytest
@@ -123,6 +124,11 @@ def test_the_next_normal_span_passes_against_the_last_accepted(gate_runs):
     assert nxt.span == 5 and nxt.data_gate == "passed" and nxt.model
     assert nxt.baseline == gate_runs.accepted.pushed_to  # judged against span 1's model
     served = newest_version(gate_runs.config.serving_dir)
+    # The report shows the gate's verdict and the drift against span 1.
+    with open(nxt.report) as f:
+        page = f.read()
+    assert "<h3>Data gate</h3>" in page and "Verdict: <b>passed</b>" in page
+    assert re.search(r"Label drift against span 1 \(the last accepted\): L-infinity 0\.\d{3}", page)
     assert served is not None and served[1] in (nxt.pushed_to, gate_runs.accepted.pushed_to)
 
 

@@ -109,6 +109,7 @@ def test_report_reads_the_examples_and_the_candidate_model():
     assert report.inputs["examples"].producer_component_id == "VideoIngest"
     assert report.inputs["model"].producer_component_id == "Trainer"
     assert report.exec_properties["gallery_size"] == 12
+    assert report.inputs["data_gate"].producer_component_id == "DataGate"
 
 
 def test_the_data_gate_stands_between_the_statistics_and_the_trainer():

@@ -235,3 +235,35 @@ def test_page_says_when_data_is_absent_and_when_nothing_was_misclassified():
 def test_gallery_of_an_empty_eval_split_says_so():
     section = render.gallery_section(gallery.Gallery((), scored=0, wrong=0, size=12))
     assert "holds no clip" in section and "<figure" not in section
+
+
+def test_data_gate_fragment_from_the_gates_anomalies_artifact():
+    from tfx.types import standard_artifacts
+
+    from components.data_gate import checks
+    from components.report.executor import data_gate_fragment
+
+    assert data_gate_fragment([]) == ""  # no gate in the pipeline: no fragment
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.set_string_custom_property(checks.VERDICT_PROPERTY, checks.PASSED_WITH_WARNINGS)
+    artifact.set_string_custom_property(
+        checks.FINDINGS_PROPERTY, json.dumps(["class_imbalance: 12x <b> (warning)"])
+    )
+    artifact.set_string_custom_property(
+        checks.DRIFT_PROPERTY,
+        json.dumps({"label_drift": 0.0833, "reference_span": 3, "max_label_drift": 0.25}),
+    )
+    fragment = data_gate_fragment([artifact])
+    assert "<b>passed with warnings</b>" in fragment
+    assert "against span 3 (the last accepted): L-infinity 0.083" in fragment
+    assert "max_label_drift 0.25" in fragment
+    assert "<li>class_imbalance: 12x &lt;b&gt; (warning)</li>" in fragment
+
+    first = standard_artifacts.ExampleAnomalies()
+    first.set_string_custom_property(checks.VERDICT_PROPERTY, checks.PASSED)
+    first.set_string_custom_property(
+        checks.DRIFT_PROPERTY,
+        json.dumps({"label_drift": None, "reference_span": None, "max_label_drift": 0.25}),
+    )
+    fragment = data_gate_fragment([first])
+    assert "No earlier accepted span" in fragment and "No findings." in fragment

@@ -16,6 +16,9 @@ from components.data_gate.config import CHECKS, FAIL, OFF, WARN, DataGateConfig
 # pipeline/history.py reads them), and the words a refusal message starts with.
 VERDICT_PROPERTY = "data_gate"
 FINDINGS_PROPERTY = "data_gate_findings"
+# JSON {"label_drift": L-infinity distance or null, "reference_span": the last accepted
+# span or null, "max_label_drift": the threshold}: the report shows it.
+DRIFT_PROPERTY = "data_gate_label_drift"
 PASSED, PASSED_WITH_WARNINGS, REFUSED = "passed", "passed with warnings", "refused"
 REFUSED_MARK = "the data gate refused span"
 

@@ -146,6 +146,18 @@ class Executor(base_executor.BaseExecutor):
             findings += [checks.Finding("schema", config.schema, text) for text in other]
         lines = [f.line() + ("" if f.severity == checks.FAIL else " (warning)") for f in findings]
         anomalies_artifact.set_string_custom_property(checks.FINDINGS_PROPERTY, json.dumps(lines))
+        anomalies_artifact.set_string_custom_property(
+            checks.DRIFT_PROPERTY,
+            json.dumps(
+                {
+                    "label_drift": drift
+                    if drift is not None or ref_summary is None
+                    else checks.linf_distance(span_summary.train_counts, ref_summary.train_counts),
+                    "reference_span": ref_summary.span if ref_summary else None,
+                    "max_label_drift": config.max_label_drift,
+                }
+            ),
+        )
         for finding in findings:
             logging.warning("DataGate span %d: %s (%s)", span, finding.line(), finding.severity)
         if checks.refused(findings):

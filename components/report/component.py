@@ -9,13 +9,15 @@ Usage:
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
         gallery_size=12,
+        data_gate=data_gate.outputs["anomalies"],  # optional
     )
 
 The output `HtmlReport` artifact holds `report.html` (one self-contained page:
 headline metrics, confusion-matrix heatmap, per-class table, the misclassified eval
 clips (a strip of frames each, true and predicted class; the candidate `model` is run
 on the eval split of `examples`), the data (videos per class and split, skipped
-videos and why, duplicates, the ingest's warnings: `examples`' ingest_report.json),
+videos and why, duplicates, the ingest's warnings: `examples`' ingest_report.json; with `data_gate`,
+the data gate's verdict, findings and label drift against the last accepted span),
 training curves and the comparison with the served model), `confusion_matrix.png`
 and `metrics.json`. Its custom properties carry the headline figures and the verdict,
 so `python -m pipeline history` and Kubeflow's UI can show them.
@@ -46,6 +48,7 @@ class ModelReportSpec(types.ComponentSpec):
         "model_run": ChannelParameter(type=standard_artifacts.ModelRun),
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         "model": ChannelParameter(type=standard_artifacts.Model),
+        "data_gate": ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
     OUTPUTS = {"report": ChannelParameter(type=HtmlReport)}
 
@@ -65,6 +68,7 @@ class ModelReport(base_component.BaseComponent):
         model,
         top_k: int = 5,
         gallery_size: int = gallery.DEFAULT_SIZE,
+        data_gate=None,
     ):
         spec = ModelReportSpec(
             evaluation=evaluation,
@@ -72,6 +76,7 @@ class ModelReport(base_component.BaseComponent):
             model_run=model_run,
             examples=examples,
             model=model,
+            data_gate=data_gate,
             top_k=top_k,
             gallery_size=gallery_size,
             report=types.Channel(type=HtmlReport),

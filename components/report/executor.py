@@ -14,9 +14,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.data_gate import checks as gate_checks
 from components.ingest import transform
 from components.report import data, figures, gallery, results
-from components.report.render import render_report
+from components.report.render import data_gate_section, render_report
 from pipeline import evaluation
 from trainer.run import SUMMARY_FILE
 
@@ -108,6 +109,20 @@ def _write(path: str, data: bytes | str) -> None:
         f.write(data)
 
 
+def data_gate_fragment(anomalies: list[types.Artifact]) -> str:
+    """The data gate's verdict, findings and label drift, from its anomalies artifact's
+    custom properties (components/data_gate/checks.py); '' without the gate."""
+    if not anomalies:
+        return ""
+    artifact = anomalies[0]
+    verdict = artifact.get_string_custom_property(gate_checks.VERDICT_PROPERTY)
+    findings = artifact.get_string_custom_property(gate_checks.FINDINGS_PROPERTY)
+    drift = artifact.get_string_custom_property(gate_checks.DRIFT_PROPERTY)
+    return data_gate_section(
+        verdict, json.loads(findings) if findings else [], json.loads(drift) if drift else None
+    )
+
+
 class Executor(base_executor.BaseExecutor):
     """Builds the report from plain values (see `results`, `figures`, `render`)."""
 
@@ -136,8 +151,7 @@ class Executor(base_executor.BaseExecutor):
         keys = headline_keys(top_k, len(labels))
 
         summary_of_data, data_absent = data_or_why_not(examples.uri)
-        # Checks of the data made by other components (drift against the previous span,
-        # from the data gate) belong in render_report's `data_checks`, as HTML fragments.
+        data_checks = [data_gate_fragment(input_dict.get("data_gate") or [])]
         mistakes = misclassified_gallery(
             path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
             examples.uri,
@@ -160,6 +174,7 @@ class Executor(base_executor.BaseExecutor):
             data=summary_of_data,
             data_absent=data_absent,
             gallery=mistakes,
+            data_checks=[c for c in data_checks if c],
         )
         tf.io.gfile.makedirs(report.uri)
         _write(os.path.join(report.uri, REPORT_FILE), page)

@@ -93,6 +93,32 @@ def data_section(data: DataSummary | None, absent: str = "", checks: Sequence[st
     return "\n".join(parts)
 
 
+def data_gate_section(verdict: str, findings: Sequence[str], drift: dict | None) -> str:
+    """The data gate's fragment of the data section (an HTML string for `data_checks`).
+
+    Args:
+      verdict: the gate's verdict ('passed', 'passed with warnings').
+      findings: its findings, one line each (warnings when it passed).
+      drift: {"label_drift": L-infinity distance or None, "reference_span": the last
+        accepted span or None, "max_label_drift": the threshold} (None: not recorded).
+    """
+    parts = ["<h3>Data gate</h3>", f"<p>Verdict: <b>{html.escape(verdict or 'unknown')}</b>.</p>"]
+    if drift and drift.get("reference_span") is not None:
+        parts.append(
+            f"<p>Label drift against span {int(drift['reference_span'])} (the last accepted): "
+            f"L-infinity {_fmt(drift.get('label_drift'))} (largest change of one class's share; "
+            f"max_label_drift {_fmt(drift.get('max_label_drift'), 2)}).</p>"
+        )
+    elif drift:
+        parts.append('<p class="muted">No earlier accepted span: no drift to measure.</p>')
+    if findings:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in findings)
+        parts.append(f"<ul>{items}</ul>")
+    else:
+        parts.append('<p class="muted">No findings.</p>')
+    return "\n".join(parts)
+
+
 def _duplicates(data: DataSummary) -> str:
     if not data.duplicates:
         return (

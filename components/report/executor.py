@@ -151,7 +151,7 @@ class Executor(base_executor.BaseExecutor):
         keys = headline_keys(top_k, len(labels))
 
         summary_of_data, data_absent = data_or_why_not(examples.uri)
-        data_checks = [data_gate_fragment(input_dict.get("data_gate") or [])]
+        gate = data_gate_fragment(input_dict.get("data_gate") or [])
         mistakes = misclassified_gallery(
             path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
             examples.uri,
@@ -174,7 +174,7 @@ class Executor(base_executor.BaseExecutor):
             data=summary_of_data,
             data_absent=data_absent,
             gallery=mistakes,
-            data_checks=[c for c in data_checks if c],
+            data_checks=[gate] if gate else [],
         )
         tf.io.gfile.makedirs(report.uri)
         _write(os.path.join(report.uri, REPORT_FILE), page)

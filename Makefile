@@ -34,11 +34,16 @@ demo-data: install
 run: demo-data
 	@$(PY) -m pipeline run --config configs/demo.yaml $(RUN_ARGS)
 
+# The suite on TEST_WORKERS processes (pytest-xdist): a test file, or a group of files
+# sharing a session fixture (xdist_group, tests/conftest.py), runs on one worker.
+TEST_WORKERS ?= 2
+PYTEST_ARGS := -q -n $(TEST_WORKERS) --dist loadgroup
+
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not slow" tests
 
 bench: install
 	$(PY) -m bench.ingest

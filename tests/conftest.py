@@ -36,7 +36,18 @@ def stream_model(examples_dir, tmp_path_factory):
     return trained_model.train(examples_dir, tmp_path_factory, variant="stream")
 
 
-# Two LocalDagRunner runs over two spans, shared by test_retraining and test_history.
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under `make test` (pytest-xdist, --dist loadgroup) a test file runs on one worker,
+    so its module fixtures are built once; files that share an expensive session
+    fixture name one `xdist_group` (SPAN_RUNS) and run on one worker together."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+# The scheduled runs over spans (tests/span_runs.py), shared by test_data_gate_runs,
+# test_retraining and test_history.
 # KFP fixtures (fake API server, package, isolation), shared by the kubeflow tests.
 from tests.kfp_fixtures import kfp_isolated, package, server  # noqa: E402, F401
-from tests.retraining_runs import two_span_runs  # noqa: E402, F401
+from tests.span_runs import span_runs  # noqa: E402, F401

@@ -138,29 +138,16 @@ def test_trainer_config_errors_name_the_field(fields, message):
         TrainerConfig.from_dict(fields)
 
 
-def test_unfrozen_last_block_trains_end_to_end(examples_dir, tmp_path_factory):
-    fn_args, model = train(
-        examples_dir,
-        tmp_path_factory,
-        variant="stream",
-        tflite="none",  # model.tflite is tests/test_tflite_model.py's (~30 s each)
-        trainable_blocks=1,
-        epochs=1,
-        train_views=1,
-    )
-    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
-        summary = json.load(f)
-    assert "features_s" not in summary["phases"]  # no feature cache when unfrozen
-    assert len(summary["history"]["loss"]) == 1
-    out = model.signatures["serving_default"](examples=tf.constant(eval_records(examples_dir, 2)))
-    assert out["probabilities"].shape == (2, 3)
-
-
-def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, tmp_path_factory):
+def test_pretrained_checkpoint_from_url_is_restored_and_its_last_block_fine_tuned(
+    examples_dir, tmp_path_factory
+):
+    """A Model Garden checkpoint served over HTTP, restored, its last block unfrozen
+    (trainable_blocks: 1, so no feature cache), trained end to end and exported."""
     import tarfile
 
     from tests.http_server import serve_folder
     from trainer import architecture, checkpoint
+    from trainer.model import set_trainable_blocks
 
     arch = architecture.arch_for("a0", "stream")
     root = tmp_path_factory.mktemp("garden")
@@ -170,6 +157,10 @@ def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, t
         v.assign(v * rng.uniform(0.8, 1.2, v.shape).astype(v.dtype.as_numpy_dtype) + 0.01)
     saved_backbone = {v.name: v.numpy() for v in backbone.variables}
     assert len(saved_backbone) == len(backbone.variables)
+    set_trainable_blocks(backbone, 1)
+    frozen = {v.name for layer in backbone.layers if not layer.trainable for v in layer.variables}
+    tuned = {v.name for v in backbone.trainable_variables}
+    assert frozen and tuned and not frozen & tuned
     folder = root / "src" / arch.checkpoint_name
     tf.train.Checkpoint(model=classifier).save(str(folder / "ckpt"))
     served = root / "served"
@@ -187,17 +178,24 @@ def test_pretrained_checkpoint_from_url_is_restored_and_exported(examples_dir, t
             random_init=False,
             checkpoint=url,
             checkpoint_cache_dir=str(root / "cache"),
+            trainable_blocks=1,
             epochs=1,
+            train_views=1,
         )
     with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
         summary = json.load(f)
     assert summary["checkpoint"] == url
-    assert np.isfinite(summary["history"]["loss"]).all()
-    # The exported backbone holds the checkpoint's weights (frozen: unchanged by training).
+    assert "features_s" not in summary["phases"]  # no feature cache when unfrozen
+    assert len(summary["history"]["loss"]) == 1 and np.isfinite(summary["history"]["loss"]).all()
+    # The exported backbone holds the checkpoint's weights where frozen, and the last
+    # block moved from them.
     exported = {v.name: v.numpy() for v in model.model_variables}
     assert set(saved_backbone) <= set(exported)
-    for name, want in saved_backbone.items():
-        np.testing.assert_array_equal(exported[name], want, err_msg=name)
+    for name in frozen:
+        np.testing.assert_array_equal(exported[name], saved_backbone[name], err_msg=name)
+    assert any(not np.array_equal(exported[name], saved_backbone[name]) for name in tuned)
+    out = model.signatures["serving_default"](examples=tf.constant(eval_records(examples_dir, 2)))
+    assert out["probabilities"].shape == (2, 3)
 
 
 def test_warm_start_begins_from_the_base_models_weights(

@@ -1,4 +1,4 @@
-"""Generated spans for the data gate's end-to-end runs (tests/test_data_gate_runs.py).
+"""Generated spans for the scheduled runs over spans (tests/span_runs.py).
 
 One pool of demo videos (3 classes x 4 groups x 6 clips) is cut into span zips of the
 real layout: a normal span, one missing a class, one whose first class has six times
@@ -22,10 +22,10 @@ def _clip_of(member: str) -> tuple[str, int]:
     return class_name, int(clip[1:])
 
 
-def write_span(pool_zip: str, spans_dir: str, span: int, keep) -> str:
-    """`spans_dir/span-<span>/UCF101_videos.zip` with the pool's videos for which
-    keep(class_name, clip_number) holds."""
-    folder = os.path.join(spans_dir, f"span-{span}")
+def write_span(pool_zip: str, spans_dir: str, folder: str, keep) -> str:
+    """`spans_dir/<folder>/UCF101_videos.zip` (folder: 'span-1', 'span-0005') with the
+    pool's videos for which keep(class_name, clip_number) holds."""
+    folder = os.path.join(spans_dir, folder)
     os.makedirs(folder)
     path = os.path.join(folder, VIDEOS)
     with zipfile.ZipFile(pool_zip) as src, zipfile.ZipFile(path, "w") as dst:

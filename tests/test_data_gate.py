@@ -1,7 +1,8 @@
 """The data gate: its pure checks (each check, warn vs fail, the message), its schema,
 and its executor on a real ingested span with StatisticsGen-like statistics.
 
-End to end over generated spans with LocalDagRunner: tests/test_data_gate_runs.py.
+End to end over generated spans with LocalDagRunner: tests/test_data_gate_runs.py
+(the runs: tests/span_runs.py).
 """
 
 import dataclasses

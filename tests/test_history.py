@@ -1,5 +1,5 @@
-"""`python -m pipeline history` and pipeline.history on the two-span store
-(tests/retraining_runs.py), and its errors."""
+"""`python -m pipeline history` and pipeline.history on the store of the scheduled runs
+over spans (tests/span_runs.py: spans 1 and 5 accepted, 2 to 4 refused), and its errors."""
 
 import json
 import os
@@ -10,19 +10,23 @@ import yaml
 from pipeline import local_runner
 from pipeline.cli import main
 from pipeline.history import HistoryError, load_history
+from tests.span_runs import LAST_SPAN_FOLDER, SPAN_RUNS
+
+span_runs_group = pytest.mark.xdist_group(SPAN_RUNS)
 
 
 @pytest.mark.slow
-def test_runs_newest_first_with_span_model_verdict_and_push(two_span_runs):
-    runs = two_span_runs
+@span_runs_group
+def test_runs_newest_first_with_span_model_verdict_and_push(span_runs):
+    runs = span_runs
     records = load_history(runs.config.metadata_db, runs.config.name)
-    assert [r.span for r in records] == [2, 1]
-    second, first = records
+    assert [r.span for r in records] == [5, 4, 3, 2, 1]
+    second, first = records[0], records[-1]
     assert [first.run_id, second.run_id] == [runs.first.run_id, runs.second.run_id]
     assert second.started_ms >= first.started_ms
     assert (first.model, second.model) == (runs.first.model, runs.second.model)
     assert first.source.endswith(os.path.join("span-1", "UCF101_videos.zip"))
-    assert second.source.endswith(os.path.join("span-0002", "UCF101_videos.zip"))
+    assert second.source.endswith(os.path.join(LAST_SPAN_FOLDER, "UCF101_videos.zip"))
     assert first.blessed and first.pushed_to == runs.first.pushed_to
     assert second.pushed_to == runs.second.pushed_to
     assert first.headline and all(isinstance(v, float) for v in first.headline.values())
@@ -30,19 +34,21 @@ def test_runs_newest_first_with_span_model_verdict_and_push(two_span_runs):
 
 
 @pytest.mark.slow
-def test_latest_run_summary_is_the_newest_record(two_span_runs):
-    runs = two_span_runs
+@span_runs_group
+def test_latest_run_summary_is_the_newest_record(span_runs):
+    runs = span_runs
     summary = local_runner.summarize_latest_run(runs.config.metadata_db, runs.config.name)
     assert summary == runs.second
 
 
 @pytest.mark.slow
-def test_history_command_text(two_span_runs, capsys):
-    runs = two_span_runs
+@span_runs_group
+def test_history_command_text(span_runs, capsys):
+    runs = span_runs
     assert main(["history", "--metadata", runs.config.metadata_db]) == 0
     out = capsys.readouterr().out
     assert out.index(f"run {runs.second.run_id}") < out.index(f"run {runs.first.run_id}")
-    assert "span 2" in out and "span 1" in out
+    assert "span 5" in out and "span 1" in out
     assert f"model:   {runs.first.model}" in out
     assert f"pushed:  {runs.first.pushed_to}" in out
     assert f"judged against the served model {runs.first.pushed_to}" in out
@@ -51,8 +57,9 @@ def test_history_command_text(two_span_runs, capsys):
 
 
 @pytest.mark.slow
-def test_history_command_json_from_root_or_config(two_span_runs, capsys, tmp_path):
-    runs = two_span_runs
+@span_runs_group
+def test_history_command_json_from_root_or_config(span_runs, capsys, tmp_path):
+    runs = span_runs
     assert main(["history", "--pipeline-root", runs.config.pipeline_root, "--json"]) == 0
     by_root = json.loads(capsys.readouterr().out)
     config_path = tmp_path / "config.yaml"
@@ -60,8 +67,8 @@ def test_history_command_json_from_root_or_config(two_span_runs, capsys, tmp_pat
     assert main(["history", "--config", str(config_path), "--json"]) == 0
     by_config = json.loads(capsys.readouterr().out)
     assert by_root == by_config
-    assert [r["span"] for r in by_root] == [2, 1]
-    assert by_root[1]["blessed"] is True
+    assert [r["span"] for r in by_root] == [5, 4, 3, 2, 1]
+    assert by_root[-1]["blessed"] is True
     assert by_root[0]["executions"]["Pusher"] == "COMPLETE"
 
 

@@ -13,7 +13,7 @@ import pytest
 from kubeflow import cli
 from kubeflow.spec import load_pipeline_spec
 from tests.kfp_launcher import StepFailed, run_step, task_order
-from tests.retraining_runs import add_span
+from tests.span_runs import add_span
 from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow

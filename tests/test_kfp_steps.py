@@ -23,7 +23,7 @@ from tfx.components.evaluator.constants import (
 from kubeflow import cli
 from kubeflow.spec import load_pipeline_spec
 from tests.kfp_launcher import run_pipeline, task_order
-from tests.retraining_runs import add_span
+from tests.span_runs import add_span
 from tests.test_compile import COMPONENTS
 from tests.tiny_pipeline import tiny_config_dict
 

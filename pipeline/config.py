@@ -72,11 +72,14 @@ class EvalConfig:
       max_regression: how much accuracy may drop against the served model
         (0 = must not be worse).
       top_k: top-k accuracy reported (only when there are at least k classes).
+      gallery_size: how many misclassified eval clips the report shows, the most
+        confidently wrong first (0: no gallery; components/report/gallery.py).
     """
 
     min_accuracy: float = 0.5
     max_regression: float = 0.0
     top_k: int = 5
+    gallery_size: int = 12  # components/report/gallery.py DEFAULT_SIZE
 
     def __post_init__(self):
         if not 0.0 <= self.min_accuracy <= 1.0:
@@ -87,6 +90,11 @@ class EvalConfig:
             )
         if self.top_k < 2:
             raise ConfigError(f"evaluation.top_k must be >= 2, got {self.top_k}")
+        if self.gallery_size < 0:
+            raise ConfigError(
+                f"evaluation.gallery_size must be >= 0 (0 turns the gallery off), "
+                f"got {self.gallery_size}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

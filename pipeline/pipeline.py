@@ -109,6 +109,7 @@ def create_components(
         model=trainer.outputs["model"],
         data_gate=data_gate.outputs["anomalies"],
         top_k=config.evaluation.top_k,
+        gallery_size=config.evaluation.gallery_size,
     )
     pusher = Pusher(
         model=trainer.outputs["model"],

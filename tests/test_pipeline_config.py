@@ -81,6 +81,7 @@ def test_overrides_parse_values_as_yaml():
         (["ingest.frames.num_frames=1.5"], "ingest.frames.frames_per_video must be int"),
         (["trainer.num_frames=2", "trainer.window_frames=2"], "give trainer.window_frames only"),
         (["evaluation.top_k=x"], "evaluation.top_k must be int"),
+        (["evaluation.gallery_size=-1"], "evaluation.gallery_size must be >= 0"),
         (["name=has space"], "name must be"),
         (["ingest.source="], "source must be set"),
         (["trainer.random_init=false"], "random_init: true"),

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from components.report import gallery
 from pipeline import evaluation
 from pipeline.config import load_config
 from pipeline.pipeline import SERVED_MODEL_ID, create_pipeline, planned_class_count
@@ -108,7 +109,9 @@ def test_report_reads_the_examples_and_the_candidate_model():
     report = by_id["ModelReport"]
     assert report.inputs["examples"].producer_component_id == "VideoIngest"
     assert report.inputs["model"].producer_component_id == "Trainer"
-    assert report.exec_properties["gallery_size"] == 12
+    assert report.exec_properties["gallery_size"] == gallery.DEFAULT_SIZE == 12
+    _, by_id = components("evaluation.gallery_size=0")
+    assert by_id["ModelReport"].exec_properties["gallery_size"] == 0
     assert report.inputs["data_gate"].producer_component_id == "DataGate"
 
 

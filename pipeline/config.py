@@ -23,6 +23,7 @@ from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
+from components.report import gallery
 from trainer.config import TrainerConfig
 
 # The documented configurations are files (configs/*.yaml, quoted in the README and
@@ -79,7 +80,7 @@ class EvalConfig:
     min_accuracy: float = 0.5
     max_regression: float = 0.0
     top_k: int = 5
-    gallery_size: int = 12  # components/report/gallery.py DEFAULT_SIZE
+    gallery_size: int = gallery.DEFAULT_SIZE
 
     def __post_init__(self):
         if not 0.0 <= self.min_accuracy <= 1.0:

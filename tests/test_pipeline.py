@@ -67,7 +67,7 @@ def runs(tiny_demo, tmp_path_factory):
     again = local_runner.run_local(config)
     worse = load_config(
         config_path,
-        ["trainer.learning_rate=1e-9", "evaluation.min_accuracy=1.0"],
+        ["trainer.learning_rate=1e-9", "evaluation.min_accuracy=1.0", "evaluation.gallery_size=0"],
     )
     second = local_runner.run_local(worse)
     return config, first, second, again
@@ -132,6 +132,7 @@ def test_report_holds_the_metrics(runs):
     with open(first.report) as f:
         html = f.read()
     assert "Confusion matrix" in html and "SlideRight" in html and "data:image/png" in html
+    assert "Misclassified eval clips" in html and "Gallery off" not in html
     with open(os.path.join(folder, "confusion_matrix.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
 
@@ -148,3 +149,4 @@ def test_worse_model_is_not_blessed_nor_pushed_and_the_run_says_why(runs):
     with open(second.report) as f:
         html = f.read()
     assert "Not blessed" in html and "served model (baseline)" in html
+    assert "Gallery off (gallery_size 0)" in html  # --set evaluation.gallery_size=0

@@ -248,3 +248,29 @@ def test_empty_split_fails():
 def test_selection_spec_rejects_invalid_values(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SelectionSpec(**kwargs)
+
+
+def test_eval_only_takes_every_video_of_the_given_classes_in_their_order():
+    """A reference set: one group per class is enough, nothing goes to train, and a
+    class the model does not know (Grow) is left out."""
+    entries = _entries(classes=("SlideLeft", "SlideRight", "Grow"), groups=1, clips=3)
+    selection = select_videos(
+        entries, SelectionSpec(classes=("slideright", "SlideLeft"), eval_only=True)
+    )
+    assert selection.class_names == ("SlideRight", "SlideLeft")
+    assert selection.count(TRAIN) == 0 and selection.count(EVAL) == 6
+    assert {(v.entry.class_name, v.label) for v in selection.videos} == {
+        ("SlideRight", 0),
+        ("SlideLeft", 1),
+    }
+
+
+def test_eval_only_refuses_a_class_the_reference_lacks():
+    entries = _entries(classes=("SlideLeft", "SlideRight"))
+    with pytest.raises(IngestError, match=r"unknown class names \['SlideUp'\]"):
+        select_videos(entries, SelectionSpec(classes=("SlideLeft", "SlideUp"), eval_only=True))
+
+
+def test_eval_only_refuses_an_official_split():
+    with pytest.raises(ValueError, match="eval_only .* takes split 0, got 1"):
+        SelectionSpec(split=1, eval_only=True)

@@ -34,6 +34,9 @@ class SelectionSpec:
       seed: seeds the group split and the clip order.
       allow_missing_listed: tolerate list entries the source lacks (warn with a
         count) instead of failing.
+      eval_only: every selected video goes to eval and none to train: a fixed
+        reference set that models are evaluated on, never trained on (the pipeline's
+        `evaluation.reference_source`); needs split 0 and makes eval_fraction moot.
     """
 
     classes: int | tuple[str, ...] = 0
@@ -42,6 +45,7 @@ class SelectionSpec:
     eval_fraction: float = 0.3
     seed: int = 42
     allow_missing_listed: bool = False
+    eval_only: bool = False
 
     def __post_init__(self):
         if isinstance(self.classes, int) and self.classes < 0:
@@ -54,6 +58,10 @@ class SelectionSpec:
             )
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if self.eval_only and self.split:
+            raise ValueError(
+                f"eval_only puts every video in eval; it takes split 0, got {self.split}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +108,9 @@ def select_videos(
     if empty:
         raise IngestError(f"the source holds no video of classes {empty[:10]}")
 
-    if spec.split:
+    if spec.eval_only:
+        split_of = {e.member: EVAL for name in chosen for e in by_class[name]}
+    elif spec.split:
         if lists is None:
             raise IngestError(
                 f"split {spec.split} needs the official split lists (--split-lists); "
@@ -117,7 +127,7 @@ def select_videos(
         for entry in ordered[: spec.clips_per_class or None]:
             planned.append(PlannedVideo(entry, label, split_of[entry.member]))
     selection = Selection(tuple(chosen), tuple(planned), tuple(warnings))
-    for split in (TRAIN, EVAL):
+    for split in (EVAL,) if spec.eval_only else (TRAIN, EVAL):
         if selection.count(split) == 0:
             raise IngestError(
                 f"the selection has no {split} video ({len(planned)} selected): "

@@ -40,7 +40,9 @@ class VideoIngestSpec(types.ComponentSpec):
         # Part of the cache key: see fingerprint.py.
         "source_fingerprint": ExecutionParameter(type=str, optional=True),
     }
-    INPUTS = {}
+    # Optional: Examples whose classes (label_names, in label order) this ingest
+    # keeps, so its labels mean what a model trained on those Examples predicts.
+    INPUTS = {"label_examples": ChannelParameter(type=standard_artifacts.Examples, optional=True)}
     OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
 
 
@@ -50,7 +52,13 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = VideoIngestSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, config: IngestConfig, span=0, source_fingerprint: str = ""):
+    def __init__(
+        self,
+        config: IngestConfig,
+        span=0,
+        source_fingerprint: str = "",
+        label_examples: types.BaseChannel | None = None,
+    ):
         """Args:
         config: what to read and how (validated when built).
         span: the data span this run ingests (an int, -1 for the newest, or a TFX
@@ -60,11 +68,16 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         source_fingerprint: what the source held when the pipeline was built
           (`fingerprint.source_fingerprint`); it keys the cache, so changed data
           re-ingests and re-runs everything downstream. '' leaves it out.
+        label_examples: another ingest's Examples; when given, the classes are its
+          `label_names` in their order (config.selection.classes is ignored), and a
+          class this source lacks fails the ingest. The pipeline's reference set
+          (`evaluation.reference_source`) is ingested so, with the span's Examples.
         """
         spec = VideoIngestSpec(
             config=config.to_json(),
             span=span,
             source_fingerprint=source_fingerprint,
+            label_examples=label_examples,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

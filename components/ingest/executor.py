@@ -15,6 +15,26 @@ from tfx.types import artifact_utils
 
 from components.ingest import contract, spans, transform
 from components.ingest.config import IngestConfig
+from components.ingest.errors import IngestError
+
+
+def with_classes_of(config: IngestConfig, label_examples: types.Artifact) -> IngestConfig:
+    """`config` selecting exactly the classes of `label_examples`, in their label order.
+
+    Raises:
+      IngestError: that artifact records no class names (not written by VideoIngest).
+    """
+    names = label_examples.get_string_custom_property("label_names")
+    if not names:
+        raise IngestError(
+            f"the Examples at {label_examples.uri} record no label_names: they were not "
+            "written by VideoIngest, so their classes cannot be matched"
+        )
+    classes = tuple(json.loads(names))
+    logging.info("VideoIngest keeps the %d classes of %s", len(classes), label_examples.uri)
+    return dataclasses.replace(
+        config, selection=dataclasses.replace(config.selection, classes=classes)
+    )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -31,6 +51,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         # newest span present when it starts.
         resolved = spans.resolve_span(config.source, int(exec_properties.get("span") or 0))
         config = dataclasses.replace(config, source=resolved.source)
+        if input_dict.get("label_examples"):
+            config = with_classes_of(
+                config, artifact_utils.get_single_instance(input_dict["label_examples"])
+            )
         logging.info("VideoIngest reads span %d: %s", resolved.span, resolved.source)
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         examples.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))

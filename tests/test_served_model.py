@@ -71,18 +71,27 @@ def test_evaluator_drops_an_empty_baseline_only(tmp_path):
     assert without_empty_baseline({"model": candidate}) == {"model": candidate}
 
 
-def push(tmp_path, serving, weights: bytes, blessed: int = 1):
+def _blessing(path, blessed: int):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(path)
+    blessing.set_int_custom_property("blessed", blessed)
+    return blessing
+
+
+def push(tmp_path, serving, weights: bytes, blessed: int = 1, reference: int | None = None):
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "Trainer" / "model" / weights.decode())
     fake_saved_model(versions.artifact_model_dir(model.uri), weights)
-    blessing = standard_artifacts.ModelBlessing()
-    blessing.uri = str(tmp_path / "blessing")
-    blessing.set_int_custom_property("blessed", blessed)
+    inputs = {"model": [model], "model_blessing": [_blessing(tmp_path / "blessing", blessed)]}
+    if reference is not None:
+        inputs[pusher_executor.REFERENCE_BLESSING_KEY] = [
+            _blessing(tmp_path / "reference_blessing", reference)
+        ]
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "Pusher" / weights.decode())
     destination = json.dumps({"filesystem": {"base_directory": str(serving)}})
     pusher_executor.Executor().Do(
-        {"model": [model], "model_blessing": [blessing]},
+        inputs,
         {"pushed_model": [pushed]},
         {"push_destination": destination, "custom_config": "null"},
     )
@@ -105,3 +114,15 @@ def test_pusher_does_not_push_the_served_model_again(tmp_path, monkeypatch):
     assert sorted(os.listdir(serving)) == [version, str(int(version) + 10)]
     # Not blessed: not pushed, and not "already served" either.
     assert not push(tmp_path, serving, b"a", blessed=0).has_custom_property("already_served")
+
+
+@pytest.mark.parametrize(
+    "blessed, reference, pushed",
+    [(1, 1, 1), (1, 0, 0), (0, 1, 0)],
+    ids=["both", "eval split only", "reference set only"],
+)
+def test_pusher_needs_the_reference_sets_blessing_too(tmp_path, blessed, reference, pushed):
+    serving = tmp_path / "serving"
+    result = push(tmp_path, serving, b"a", blessed=blessed, reference=reference)
+    assert result.get_int_custom_property("pushed") == pushed
+    assert len(os.listdir(serving) if os.path.isdir(serving) else []) == pushed

@@ -7,6 +7,7 @@ from typing import Any
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.components.util import model_utils
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
@@ -14,6 +15,8 @@ from tfx.utils import proto_utils
 from components.served_model import versions
 
 ALREADY_SERVED = "already_served"
+# The reference Evaluator's blessing (components/pusher/component.py).
+REFERENCE_BLESSING_KEY = "reference_blessing"
 
 
 def serving_base(exec_properties: dict[str, Any]) -> str | None:
@@ -28,7 +31,18 @@ def serving_base(exec_properties: dict[str, Any]) -> str | None:
 
 
 class Executor(tfx_pusher.Executor):
-    """TFX's Pusher executor; a blessed model equal to the newest served one is not pushed."""
+    """TFX's Pusher executor; a blessed model equal to the newest served one is not
+    pushed, nor one that the reference set's Evaluator did not bless."""
+
+    def CheckBlessing(self, input_dict: dict[str, list[types.Artifact]]) -> bool:
+        """TFX's check (model and infra blessings), and the reference blessing if any."""
+        if not super().CheckBlessing(input_dict):
+            return False
+        for blessing in input_dict.get(REFERENCE_BLESSING_KEY) or []:
+            if not model_utils.is_model_blessed(blessing):
+                logging.info("Pusher: the model was not blessed on the reference set")
+                return False
+        return True
 
     def Do(
         self,

@@ -55,7 +55,7 @@ def evaluation(baseline=False, failures=()):
     return results.Evaluation(metrics, CONFUSION, not failures, list(failures))
 
 
-def page(evaluation_result, blessed=True):
+def page(evaluation_result, blessed=True, **more):
     return render_report(
         model_uri="/root/Trainer/model/7",
         blessed=blessed,
@@ -66,6 +66,7 @@ def page(evaluation_result, blessed=True):
         heatmap_png=figures.confusion_heatmap(CONFUSION, LABELS, "confusion"),
         curves_png=figures.training_curves({"loss": [2.0, 1.0], "val_accuracy": [0.3, 0.6]}),
         training={"checkpoint": "random_init", "variant": "stream", "phases": {"fit_s": 3.0}},
+        **more,
     )
 
 
@@ -91,6 +92,18 @@ def test_report_compares_with_the_baseline_and_says_why_not_blessed():
     assert "Not blessed" in html and "is below the bar 0.9000" in html
     assert "served model (baseline)" in html
     assert "0.800" in html and "-0.050" in html
+
+
+def test_the_reference_sets_figures_verdict_and_reasons_are_shown():
+    drop = "probabilities/sparse_categorical_accuracy: -0.0500 against the served model"
+    reference = evaluation(baseline=True, failures=[drop])
+    html = page(evaluation(), blessed=False, reference=reference, reference_blessed=False)
+    assert "Not blessed" in html and f"reference set: {drop}" in html
+    part = html[html.index("<h2>Reference set") : html.index("<h2>Confusion matrix")]
+    assert "Failed on the reference set" in part and drop in part
+    assert f"{int(CONFUSION.sum())} videos" in part
+    assert "served model (baseline)" in part and "0.800" in part and "-0.050" in part
+    assert "Reference set" not in page(evaluation())  # none configured: no section
 
 
 def test_report_escapes_names():

@@ -21,7 +21,7 @@ from tfx.types import standard_artifacts
 from components.ingest import records, transform
 from components.ingest.config import IngestConfig
 from components.ingest.video import FrameSpec
-from components.report import executor
+from components.report import executor, results
 from tests.synthetic_video import write_video
 from tests.test_evaluation import evaluate_raw
 from tests.trained_model import patterns
@@ -121,6 +121,30 @@ def test_data_section_counts_are_the_records(inputs, examples_dir, tmp_path):
     assert rows["total"] == (sum(counts["train"].values()), sum(counts["eval"].values()))
     assert "None: every selected video could be used" in data
     assert "Gallery off" in section(page, "Misclassified eval clips")
+
+
+def test_a_model_not_blessed_on_the_reference_set_is_reported_not_blessed(
+    inputs, examples_dir, tmp_path
+):
+    """The eval split blessed it, the reference set did not: the report's verdict is
+    the Pusher's (not blessed), and metrics.json keeps the reference's own figures."""
+    reference_blessing = artifact(standard_artifacts.ModelBlessing, str(tmp_path / "rb"))
+    reference_blessing.set_int_custom_property("blessed", 0)
+    with_reference = {
+        **inputs,
+        "reference_evaluation": inputs["evaluation"],
+        "reference_blessing": [reference_blessing],
+    }
+    page, metrics = run_report(with_reference, examples_dir, tmp_path / "report", gallery_size=0)
+    assert metrics["blessed"] is False
+    assert metrics["reference"]["blessed"] is False
+    labels = transform.load_labels(examples_dir)
+    evaluated = results.load_evaluation(inputs["evaluation"][0].uri, len(labels))
+    assert metrics["reference"]["metrics"] == json.loads(json.dumps(evaluated.metrics))
+    assert "Not blessed" in page and "Failed on the reference set" in page
+    page, metrics = run_report(inputs, examples_dir, tmp_path / "plain", gallery_size=0)
+    assert metrics["blessed"] is True and "reference" not in metrics
+    assert "Reference set" not in page
 
 
 def relabelled_copy(examples_dir: str, dest: Path, shift: int) -> str:

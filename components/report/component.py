@@ -10,6 +10,8 @@ Usage:
         model=trainer.outputs["model"],
         gallery_size=12,
         data_gate=data_gate.outputs["anomalies"],  # optional
+        reference_evaluation=reference_evaluator.outputs["evaluation"],  # optional,
+        reference_blessing=reference_evaluator.outputs["blessing"],  # both or neither
     )
 
 The output `HtmlReport` artifact holds `report.html` (one self-contained page:
@@ -18,9 +20,11 @@ clips (a strip of frames each, true and predicted class; the candidate `model` i
 on the eval split of `examples`), the data (videos per class and split, skipped
 videos and why, duplicates, the ingest's warnings: `examples`' ingest_report.json; with `data_gate`,
 the data gate's verdict, findings and label drift against the last accepted span),
-training curves and the comparison with the served model), `confusion_matrix.png`
-and `metrics.json`. Its custom properties carry the headline figures and the verdict,
-so `python -m pipeline history` and Kubeflow's UI can show them.
+training curves and the comparison with the served model; with `reference_evaluation`,
+the fixed reference set's figures beside the span's), `confusion_matrix.png` and
+`metrics.json`. Its custom properties carry the headline figures and the verdict
+(blessed only when blessed on the eval split and, with one, on the reference set), so
+`python -m pipeline history` and Kubeflow's UI can show them.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ class ModelReportSpec(types.ComponentSpec):
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         "model": ChannelParameter(type=standard_artifacts.Model),
         "data_gate": ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
+        "reference_evaluation": ChannelParameter(
+            type=standard_artifacts.ModelEvaluation, optional=True
+        ),
+        "reference_blessing": ChannelParameter(
+            type=standard_artifacts.ModelBlessing, optional=True
+        ),
     }
     OUTPUTS = {"report": ChannelParameter(type=HtmlReport)}
 
@@ -69,7 +79,11 @@ class ModelReport(base_component.BaseComponent):
         top_k: int = 5,
         gallery_size: int = gallery.DEFAULT_SIZE,
         data_gate=None,
+        reference_evaluation=None,
+        reference_blessing=None,
     ):
+        if (reference_evaluation is None) != (reference_blessing is None):
+            raise ValueError("give reference_evaluation and reference_blessing together")
         spec = ModelReportSpec(
             evaluation=evaluation,
             blessing=blessing,
@@ -77,6 +91,8 @@ class ModelReport(base_component.BaseComponent):
             examples=examples,
             model=model,
             data_gate=data_gate,
+            reference_evaluation=reference_evaluation,
+            reference_blessing=reference_blessing,
             top_k=top_k,
             gallery_size=gallery_size,
             report=types.Channel(type=HtmlReport),

@@ -123,6 +123,21 @@ def data_gate_fragment(anomalies: list[types.Artifact]) -> str:
     )
 
 
+REFERENCE_ACCURACY = "reference accuracy (multi-clip)"
+
+
+def read_reference(
+    input_dict: dict[str, list[types.Artifact]], num_classes: int
+) -> tuple[results.Evaluation | None, bool]:
+    """(the reference set's evaluation, blessed there), or (None, True) without one."""
+    if not input_dict.get("reference_evaluation"):
+        return None, True
+    artifact = artifact_utils.get_single_instance(input_dict["reference_evaluation"])
+    blessing = artifact_utils.get_single_instance(input_dict["reference_blessing"])
+    reference = results.load_evaluation(artifact.uri, num_classes)
+    return reference, bool(blessing.get_int_custom_property("blessed"))
+
+
 class Executor(base_executor.BaseExecutor):
     """Builds the report from plain values (see `results`, `figures`, `render`)."""
 
@@ -146,7 +161,12 @@ class Executor(base_executor.BaseExecutor):
         labels = list(training["labels"])
         evaluation = results.load_evaluation(evaluation_artifact.uri, len(labels))
         classes = results.class_metrics(evaluation.confusion)
-        blessed = bool(blessing.get_int_custom_property("blessed"))
+        reference, reference_blessed = read_reference(input_dict, len(labels))
+        # The Pusher's rule (components/pusher/executor.py): blessed on both.
+        blessed = bool(blessing.get_int_custom_property("blessed")) and reference_blessed
+        reasons = list(evaluation.failures)
+        if reference is not None:
+            reasons += [f"reference set: {f}" for f in reference.failures]
         model_uri = blessing.get_string_custom_property("current_model") or "unknown"
         keys = headline_keys(top_k, len(labels))
 
@@ -175,6 +195,8 @@ class Executor(base_executor.BaseExecutor):
             data_absent=data_absent,
             gallery=mistakes,
             data_checks=[gate] if gate else [],
+            reference=reference,
+            reference_blessed=reference_blessed,
         )
         tf.io.gfile.makedirs(report.uri)
         _write(os.path.join(report.uri, REPORT_FILE), page)
@@ -184,10 +206,13 @@ class Executor(base_executor.BaseExecutor):
             for title, key in keys.items()
             if (value := evaluation.metric(key)) is not None or key == "mean_class_accuracy"
         }
+        multi_clip = keys["accuracy (multi-clip)"]
+        if reference is not None and reference.metric(multi_clip) is not None:
+            headline[REFERENCE_ACCURACY] = reference.metric(multi_clip)
         summary = {
             "model": model_uri,
             "blessed": blessed,
-            "reasons": evaluation.failures,
+            "reasons": reasons,
             "headline": headline,
             "baseline": evaluation.metrics.get(results.BASELINE, {}),
             "per_class": {
@@ -209,9 +234,16 @@ class Executor(base_executor.BaseExecutor):
                 for m in mistakes.mistakes
             ],
         }
+        if reference is not None:
+            summary["reference"] = {
+                "blessed": reference_blessed,
+                "reasons": reference.failures,
+                "metrics": reference.metrics,
+                "videos": int(reference.confusion.sum()),
+            }
         _write(os.path.join(report.uri, METRICS_FILE), json.dumps(summary, indent=2))
         report.set_int_custom_property("blessed", int(blessed))
         report.set_string_custom_property("headline", json.dumps(headline))
-        report.set_string_custom_property("reasons", json.dumps(evaluation.failures))
+        report.set_string_custom_property("reasons", json.dumps(reasons))
         report.set_string_custom_property("model", model_uri)
         logging.info("ModelReport wrote %s", os.path.join(report.uri, REPORT_FILE))

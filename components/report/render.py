@@ -9,7 +9,13 @@ from collections.abc import Sequence
 
 from components.report.data import DataSummary
 from components.report.gallery import Gallery
-from components.report.results import BASELINE, CANDIDATE, ClassMetrics, Evaluation
+from components.report.results import (
+    BASELINE,
+    CANDIDATE,
+    ClassMetrics,
+    Evaluation,
+    class_metrics,
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -204,6 +210,33 @@ def headline_rows(
     return rows
 
 
+def reference_section(
+    reference: Evaluation | None, blessed: bool, headline_keys: dict[str, str]
+) -> str:
+    """The reference set's evaluation (evaluation.reference_source): candidate against
+    the served model, its verdict and why; '' without a reference set."""
+    if reference is None:
+        return ""
+    classes = class_metrics(reference.confusion)
+    header = ["metric", CANDIDATE]
+    if reference.has_baseline:
+        header += ["served model (baseline)", "change"]
+    verdict = (
+        '<p class="blessed">Passed every threshold on the reference set.</p>'
+        if blessed
+        else '<p class="rejected">Failed on the reference set:</p>'
+    )
+    reasons = "".join(f"<li>{html.escape(f)}</li>" for f in reference.failures)
+    if reasons:
+        verdict += f"<ul>{reasons}</ul>"
+    videos = int(reference.confusion.sum())
+    return f"""<h2>Reference set (fixed, the same every run)</h2>
+<p class="muted">{videos} videos of a set that does not change with the spans, judged
+with the same bars as the eval split; a model is pushed only when it passes both.</p>
+{verdict}
+{_table(header, headline_rows(reference, classes, headline_keys))}"""
+
+
 def render_report(
     *,
     model_uri: str,
@@ -219,18 +252,25 @@ def render_report(
     data_absent: str = "",
     data_checks: Sequence[str] = (),
     gallery: Gallery | None = None,
+    reference: Evaluation | None = None,
+    reference_blessed: bool = False,
 ) -> str:
     """The report page; every value is escaped, every image inlined.
 
     `data`, `data_absent` and `data_checks` make the data section (`data_section`),
-    `gallery` the misclassified clips (`gallery_section`).
+    `gallery` the misclassified clips (`gallery_section`), `reference` and
+    `reference_blessed` the reference set's evaluation (`reference_section`);
+    `blessed` is the verdict on both.
     """
     verdict = (
         '<p class="blessed">Blessed: passed every threshold; the Pusher publishes it.</p>'
         if blessed
         else '<p class="rejected">Not blessed: the Pusher skips it.</p>'
     )
-    reasons = "".join(f"<li>{html.escape(f)}</li>" for f in evaluation.failures)
+    failures = list(evaluation.failures)
+    if reference is not None:
+        failures += [f"reference set: {f}" for f in reference.failures]
+    reasons = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
     if reasons:
         verdict += f"<ul>{reasons}</ul>"
     header = ["metric", CANDIDATE]
@@ -264,6 +304,7 @@ def render_report(
 {baseline_note}
 <p class="muted">Multi-clip averages windows spread over each video; single-clip scores
 the centre window alone. Mean class accuracy is the mean of the per-class recalls.</p>
+{reference_section(reference, reference_blessed, headline_keys)}
 <h2>Confusion matrix (multi-clip)</h2>
 {_img(heatmap_png, "confusion matrix")}
 <h2>Per class</h2>

@@ -75,12 +75,18 @@ class EvalConfig:
       top_k: top-k accuracy reported (only when there are at least k classes).
       gallery_size: how many misclassified eval clips the report shows, the most
         confidently wrong first (0: no gallery; components/report/gallery.py).
+      reference_source: a fixed evaluation set ('' : none): a zip or folder of videos,
+        laid out as ingest.source is, that does not change with the spans. All of it is
+        ingested as eval with the span's classes and frames; the candidate and the
+        served model are evaluated on it too, and a model is blessed only when it
+        passes the bars on the span's eval split and on this set.
     """
 
     min_accuracy: float = 0.5
     max_regression: float = 0.0
     top_k: int = 5
     gallery_size: int = gallery.DEFAULT_SIZE
+    reference_source: str = ""
 
     def __post_init__(self):
         if not 0.0 <= self.min_accuracy <= 1.0:
@@ -95,6 +101,12 @@ class EvalConfig:
             raise ConfigError(
                 f"evaluation.gallery_size must be >= 0 (0 turns the gallery off), "
                 f"got {self.gallery_size}"
+            )
+        if spans.has_span_placeholder(self.reference_source):
+            raise ConfigError(
+                f"evaluation.reference_source must not change with the span, got "
+                f"{self.reference_source!r}: drop {spans.SPAN_PLACEHOLDER}, point it at a "
+                "fixed zip or folder"
             )
 
 

@@ -42,8 +42,10 @@ class RunRecord:
       examples: the Examples artifact's folder.
       model: the trained model's folder ('' when training did not finish).
       baseline: the served model it was judged against ('' when none was served).
-      blessed: whether the Evaluator blessed it.
-      reasons: why it was not blessed (failed thresholds).
+      blessed: whether it was blessed: by the Evaluator, and by the ReferenceEvaluator
+        too when the pipeline has a reference set (the report's verdict).
+      reasons: why it was not blessed (failed thresholds; 'reference set: ...' for
+        those on the reference set).
       headline: the report's headline metrics.
       report: the report page ('' when no report was written).
       pushed_to: where the Pusher put the model ('' when not pushed).

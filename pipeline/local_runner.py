@@ -51,7 +51,14 @@ def run_local(
         fingerprint = source_fingerprint(
             config.ingest.source, config.ingest.split_lists, config.span
         )
-        pipeline = create_pipeline(config, beam_args, metadata, source_fingerprint=fingerprint)
+        reference = config.evaluation.reference_source
+        pipeline = create_pipeline(
+            config,
+            beam_args,
+            metadata,
+            source_fingerprint=fingerprint,
+            reference_fingerprint=source_fingerprint(reference, "", 0) if reference else "",
+        )
         try:
             tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
         except Exception:

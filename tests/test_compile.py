@@ -250,3 +250,37 @@ def test_compile_refuses_a_bad_name_in_one_line(tmp_path, name, suggestion):
     result = run_module("kubeflow", "compile", "--config", config_path, "--output", str(output))
     assert_one_line_name_error(result, config_path, name, suggestion)
     assert not output.exists()
+
+
+def test_a_reference_set_gets_its_own_fingerprint_step_and_runs_after_the_gate(tmp_path):
+    """evaluation.reference_source on Kubeflow: ReferenceFingerprint (never cached) keys
+    ReferenceIngest's cache as SourceFingerprint keys the span's; the reference is read
+    after the DataGate and its Evaluator's blessing is the Pusher's second one."""
+    config = {
+        "name": "with-reference",
+        "pipeline_root": "gs://my-bucket/root",
+        "serving_dir": "gs://my-bucket/serving",
+        "ingest": {"source": "gs://my-bucket/ucf/videos.zip"},
+        "trainer": {"checkpoint": "gs://my-bucket/movinet_a0_base.tar.gz"},
+        "evaluation": {"reference_source": "gs://my-bucket/ucf/reference/"},
+        "kubeflow": {"image": IMAGE},
+    }
+    config_path = tmp_path / "kubeflow.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    output = str(tmp_path / "pipeline.yaml")
+    assert cli.main(["compile", "--config", str(config_path), "--output", output]) == 0
+    tasks = load_pipeline_spec(output)["root"]["dag"]["tasks"]
+    reference = tasks["ReferenceIngest"]
+    assert reference["inputs"]["parameters"]["source_fingerprint"] == {
+        "taskOutputParameter": {
+            "outputParameterKey": "fingerprint",
+            "producerTask": "ReferenceFingerprint",
+        }
+    }
+    assert {"DataGate", "VideoIngest", "ReferenceFingerprint"} <= set(reference["dependentTasks"])
+    uncached = {n for n, t in tasks.items() if not t.get("cachingOptions", {}).get("enableCache")}
+    assert uncached == {"SourceFingerprint", "ServedModel", "ReferenceFingerprint"}
+    pusher = tasks["Pusher"]["inputs"]["artifacts"]
+    assert pusher["reference_blessing"]["taskOutputArtifact"]["producerTask"] == (
+        "ReferenceEvaluator"
+    )

@@ -82,6 +82,10 @@ def test_overrides_parse_values_as_yaml():
         (["trainer.num_frames=2", "trainer.window_frames=2"], "give trainer.window_frames only"),
         (["evaluation.top_k=x"], "evaluation.top_k must be int"),
         (["evaluation.gallery_size=-1"], "evaluation.gallery_size must be >= 0"),
+        (
+            ["evaluation.reference_source=/data/span-{SPAN}/ref.zip"],
+            "evaluation.reference_source must not change with the span",
+        ),
         (["name=has space"], "name must be"),
         (["ingest.source="], "source must be set"),
         (["trainer.random_init=false"], "random_init: true"),

@@ -125,3 +125,36 @@ def test_the_data_gate_stands_between_the_statistics_and_the_trainer():
     assert json.loads(gate.exec_properties["config"])["label_drift"] == "warn"
     reference = gate.exec_properties["reference_dir"]
     assert reference == "/runs/root/data_gate_reference/video-action-demo"
+
+
+def test_a_reference_set_is_ingested_with_the_spans_classes_and_judged_like_the_span():
+    _, by_id = components("evaluation.reference_source=/data/reference.zip")
+    reference = by_id["ReferenceIngest"]
+    assert reference.inputs["label_examples"].producer_component_id == "VideoIngest"
+    assert "DataGate" in {node.id for node in reference.upstream_nodes}  # accepted spans only
+    ingested = json.loads(reference.exec_properties["config"])
+    assert ingested["source"] == "/data/reference.zip" and ingested["split_lists"] == ""
+    assert ingested["selection"]["eval_only"] is True
+    span = json.loads(by_id["VideoIngest"].exec_properties["config"])
+    assert ingested["frames"] == span["frames"]  # what the model was trained on
+    assert ingested["jpeg_quality"] == span["jpeg_quality"]
+    evaluator = by_id["ReferenceEvaluator"]
+    assert evaluator.inputs["examples"].producer_component_id == "ReferenceIngest"
+    assert evaluator.inputs["model"].producer_component_id == "Trainer"
+    assert evaluator.inputs["baseline_model"].producer_component_id == SERVED_MODEL_ID
+    assert (
+        evaluator.exec_properties["eval_config"]
+        == by_id["Evaluator"].exec_properties["eval_config"]
+    )
+    pusher = by_id["Pusher"]
+    assert pusher.inputs["model_blessing"].producer_component_id == "Evaluator"
+    assert pusher.inputs["reference_blessing"].producer_component_id == "ReferenceEvaluator"
+    report = by_id["ModelReport"]
+    assert report.inputs["reference_evaluation"].producer_component_id == "ReferenceEvaluator"
+    assert report.inputs["reference_blessing"].producer_component_id == "ReferenceEvaluator"
+
+
+def test_without_a_reference_set_the_pusher_needs_one_blessing():
+    _, by_id = components()
+    assert "reference_blessing" not in by_id["Pusher"].inputs
+    assert "reference_evaluation" not in by_id["ModelReport"].inputs

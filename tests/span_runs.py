@@ -5,11 +5,14 @@ The source is `<spans>/span-{SPAN}/UCF101_videos.zip` with span 'latest' and one
 so each run ingests the newest span present when it starts:
 - span 1 (normal) is accepted, trained, blessed and pushed;
 - span 2 (a class missing) and span 3 (skewed labels) are refused by the data gate
-  before the Trainer (DataGateError), span 4 (0.2 s clips) likewise through the
-  command line (exit status 2);
+  before the Trainer (DataGateError), span 4 (0.2 s clips, a fifth of its videos
+  unreadable under a raised ingest.max_bad_fraction) likewise through the command
+  line (exit status 2);
 - span 0005 (zero-padded; other clips of the normal distribution) passes, judged
   against span 1, the last accepted, and its model against the model span 1 pushed
   (TFMA baseline, handed over by ServedModel).
+Every accepted run is also evaluated on a fixed reference set (evaluation.reference_source,
+a folder that no span changes), candidate and served model alike.
 """
 
 import contextlib
@@ -43,6 +46,8 @@ class SpanRuns:
     refusals: dict  # span -> DataGateError message (2, 3) or CLI exit status (4)
     second: RunRecord  # span 5, accepted
     cli_stderr: str  # what the command line printed for span 4
+    reference_dir: str  # the fixed reference set
+    unreadable: int  # videos of span 4 that are not videos
 
 
 def add_span(spans_dir: str, folder: str, videos_zip: str) -> str:
@@ -54,6 +59,7 @@ def add_span(spans_dir: str, folder: str, videos_zip: str) -> str:
 def span_runs(tmp_path_factory) -> SpanRuns:
     root = str(tmp_path_factory.mktemp("span_runs"))
     pool, short = gate_spans.write_pools(os.path.join(root, "data"))
+    reference = gate_spans.write_reference(os.path.join(root, "data"))
     spans = os.path.join(root, "spans")
     data = tiny_config_dict(types.SimpleNamespace(videos_zip="", lists_zip=""), root, "tiny-spans")
     data["span"] = "latest"
@@ -61,7 +67,9 @@ def span_runs(tmp_path_factory) -> SpanRuns:
         source=os.path.join(spans, "span-{SPAN}", gate_spans.VIDEOS),
         split_lists="",
         selection={"split": 0},  # group split: a span holds the classes it holds
+        max_bad_fraction=0.6,  # the ingest lets span 4's unreadable videos by; the gate not
     )
+    data["evaluation"]["reference_source"] = reference
     config = PipelineConfig.from_dict(data)
     config_path = os.path.join(root, "config.yaml")
     with open(config_path, "w") as f:
@@ -76,10 +84,21 @@ def span_runs(tmp_path_factory) -> SpanRuns:
             local_runner.run_local(config)
         refusals[span] = str(refused.value)
     # Span 4 through the command line: its last line is the refusal.
-    gate_spans.write_span(short, spans, "span-4", lambda class_name, clip: True)
+    span_4 = gate_spans.write_span(short, spans, "span-4", lambda class_name, clip: True)
+    unreadable = gate_spans.add_unreadable(span_4, per_class=2)
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         refusals[4] = main(["run", "--config", config_path])
     gate_spans.write_span(pool, spans, LAST_SPAN_FOLDER, gate_spans.normal(3))
     second = local_runner.run_local(config)
-    return SpanRuns(config, config_path, spans, first, refusals, second, stderr.getvalue())
+    return SpanRuns(
+        config,
+        config_path,
+        spans,
+        first,
+        refusals,
+        second,
+        stderr.getvalue(),
+        reference,
+        unreadable,
+    )

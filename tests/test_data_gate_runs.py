@@ -1,9 +1,10 @@
 """The data gate end to end over the scheduled runs of tests/span_runs.py.
 
 Span 1 (normal) is accepted and trained; span 2 (a class missing), span 3 (skewed labels)
-and span 4 (0.2 s clips) are each refused before the Trainer with a message naming the
-check, its value and its override, and nothing is trained or pushed; span 5 (other clips
-of the normal distribution) passes, judged against span 1, the last accepted.
+and span 4 (0.2 s clips, a fifth of them unreadable) are each refused before the Trainer
+with a message naming each check, its value and its override, and nothing is trained or
+pushed; span 5 (other clips of the normal distribution) passes, judged against span 1,
+the last accepted.
 """
 
 import re
@@ -48,6 +49,14 @@ def test_a_span_of_short_clips_is_refused_on_the_command_line(span_runs):
     assert last.startswith("error: run ") and "stopped: the data gate refused span 4" in last
     assert "clip_length: shortest clip 0.20 s < min_clip_seconds 0.5 s" in last
     assert "--set data.clip_length=warn" in last
+    # The ingest let them by (ingest.max_bad_fraction 0.6); the gate's bar is 5%.
+    selected = span_runs.unreadable + 24  # SHORT: 3 classes x 4 groups x 2 clips
+    share = span_runs.unreadable / selected
+    assert (
+        f"bad_videos: {span_runs.unreadable} of {selected} videos unusable "
+        f"({share:.1%} > max_bad_fraction 5.0%)" in last
+    )
+    assert "--set data.bad_videos=warn" in last
 
 
 def test_refused_runs_train_and_push_nothing(span_runs):

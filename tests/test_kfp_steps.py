@@ -9,6 +9,9 @@ run 1 on span 1, with nothing served yet; run 1b on the same data, where the
 ingest and all it alone feeds come from the cache; run 2 after span 2 arrived,
 where SourceFingerprint's new output re-ingests and re-runs everything
 downstream, judged against the model run 1 pushed, which ServedModel hands over.
+Every run also evaluates on a fixed reference set (evaluation.reference_source: the
+tiny demo's zip, all of it as eval), through the ReferenceFingerprint,
+ReferenceIngest and ReferenceEvaluator steps, and pushes only what both Evaluators bless.
 """
 
 import json
@@ -20,6 +23,7 @@ from tfx.components.evaluator.constants import (
     ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY as BASELINE_URI,
 )
 
+from components.report.executor import REFERENCE_ACCURACY
 from kubeflow import cli
 from kubeflow.spec import load_pipeline_spec
 from tests.kfp_launcher import run_pipeline, task_order
@@ -29,9 +33,11 @@ from tests.tiny_pipeline import tiny_config_dict
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = set(COMPONENTS)  # every component of the pipeline, as test_compile lists them
+REFERENCE_TASKS = {"ReferenceFingerprint", "ReferenceIngest", "ReferenceEvaluator"}
+# Every component of the pipeline, as test_compile lists them, and the reference set's.
+TASKS = set(COMPONENTS) | REFERENCE_TASKS
 # Fed by the ingest alone (and by each other): reused when the data is unchanged.
-DATA_KEYED = {"VideoIngest", "StatisticsGen", "DataGate", "Trainer"}
+DATA_KEYED = {"VideoIngest", "StatisticsGen", "DataGate", "Trainer", "ReferenceIngest"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +49,7 @@ def kfp_runs(tiny_demo, tmp_path_factory):
     data["span"] = "latest"
     data["ingest"]["source"] = os.path.join(spans_dir, "span-{SPAN}", "UCF101_videos.zip")
     data["kubeflow"] = {"image": "registry.example.com/video-action:test"}
+    data["evaluation"]["reference_source"] = tiny_demo.videos_zip
     config_path = root / "kubeflow.yaml"
     config_path.write_text(json.dumps(data))
     package = str(root / "pipeline.yaml")
@@ -72,6 +79,9 @@ def test_every_task_is_a_container_step_run_in_dependency_order(kfp_runs):
     assert order.index("ServedModel") < order.index("Evaluator") < order.index("Pusher")
     # The data gate judges the span before the Trainer, which takes its schema.
     assert order.index("StatisticsGen") < order.index("DataGate") < order.index("Trainer")
+    assert order.index("DataGate") < order.index("ReferenceIngest")
+    assert order.index("ReferenceIngest") < order.index("ReferenceEvaluator")
+    assert order.index("ReferenceEvaluator") < order.index("Pusher")
     for steps in (first, second):
         assert set(steps) == TASKS
         for step in steps.values():
@@ -96,6 +106,7 @@ def test_unchanged_data_reuses_the_ingest_and_what_it_alone_feeds(kfp_runs):
         assert again[name].outputs == first[name].outputs, name  # the same artifacts
     # ServedModel reads the serving directory: it, and what it feeds, run every time.
     assert not again["SourceFingerprint"].cached and not again["ServedModel"].cached
+    assert not again["ReferenceFingerprint"].cached and not again["ReferenceEvaluator"].cached
     assert (
         again["Evaluator"].executor_input["inputs"]["artifacts"]["examples"]
         == (first["Evaluator"].executor_input["inputs"]["artifacts"]["examples"])
@@ -130,7 +141,36 @@ def test_first_run_ingests_span_1_and_pushes_with_nothing_served(kfp_runs):
     assert os.path.isfile(os.path.join(pushed["pushed_destination"], "saved_model.pb"))
     report = first["ModelReport"].outputs["report"]
     assert os.path.isfile(os.path.join(report["uri"], "report.html"))
-    assert json.loads(report["metadata"]["headline"])
+    assert json.loads(report["metadata"]["headline"])[REFERENCE_ACCURACY] >= 0.0
+
+
+def test_the_reference_set_is_ingested_as_eval_and_judged_like_the_span(kfp_runs):
+    data, _, first, second, _ = kfp_runs
+    reference = first["ReferenceIngest"].outputs["examples"]["metadata"]
+    span = first["VideoIngest"].outputs["examples"]["metadata"]
+    assert reference["source"] == data["evaluation"]["reference_source"]
+    assert reference["label_names"] == span["label_names"]
+    assert reference["num_train"] == 0 and reference["num_eval"] == 24  # the whole zip
+    fingerprint = first["ReferenceFingerprint"].parameters["fingerprint"]
+    assert (
+        first["ReferenceIngest"].executor_input["inputs"]["parameterValues"]["source_fingerprint"]
+        == fingerprint
+    )
+    for steps in (first, second):
+        evaluated = steps["ReferenceEvaluator"].executor_input["inputs"]["artifacts"]
+        assert (
+            evaluated["examples"]["artifacts"][0]["uri"]
+            == (steps["ReferenceIngest"].outputs["examples"]["uri"])
+        )
+        assert steps["ReferenceEvaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
+        pusher_input = steps["Pusher"].executor_input["inputs"]["artifacts"]
+        assert (
+            pusher_input["reference_blessing"]["artifacts"][0]["uri"]
+            == (steps["ReferenceEvaluator"].outputs["blessing"]["uri"])
+        )
+    served = second["ServedModel"].outputs["model"]["uri"]
+    blessing = second["ReferenceEvaluator"].outputs["blessing"]["metadata"]
+    assert blessing.get(BASELINE_URI) == served
 
 
 def test_second_run_is_judged_against_the_served_model(kfp_runs):

@@ -52,13 +52,20 @@ def assert_sampled_at_5fps(timestamps_us, num_real: int, fps: float) -> None:
         assert k / 5 - 1e-3 <= t < k / 5 + 1 / fps + 1e-3, (k, t)
 
 
-def test_real_clips_are_ingested_with_their_sample_times(tmp_path):
-    folder = real_clips_folder(tmp_path / "videos")
+@pytest.fixture(scope="module")
+def real_examples(tmp_path_factory) -> tuple[str, transform.IngestReport]:
+    """The real clips ingested (two classes, group split, FRAMES): (folder, report)."""
+    root = tmp_path_factory.mktemp("real")
+    folder = real_clips_folder(root / "videos")
     config = IngestConfig(
         source=str(folder), selection=SelectionSpec(eval_fraction=0.5), frames=FRAMES
     )
-    out = str(tmp_path / "out")
-    report = transform.run_ingest(config, out, IN_MEMORY)
+    out = str(root / "out")
+    return out, transform.run_ingest(config, out, IN_MEMORY)
+
+
+def test_real_clips_are_ingested_with_their_sample_times(real_examples):
+    out, report = real_examples
     assert report.bad == () and report.video_warnings == () and report.duplicates == ()
     found = {r.media_id: r for s in transform.SPLITS for r in read_split(out, s)}
     assert sorted(found) == sorted(REAL_CLIPS)
@@ -68,6 +75,35 @@ def test_real_clips_are_ingested_with_their_sample_times(tmp_path):
         assert record.sample_fps == 5.0 and record.source_fps == pytest.approx(fps)
         assert len(record.timestamps_us) == FRAMES.frames_per_video
         assert_sampled_at_5fps(record.timestamps_us, samples, fps)
+
+
+def test_the_data_gate_accepts_real_camera_clips_and_records_their_range(real_examples, tmp_path):
+    """Our schema (components/data_gate/schema.py) on clips no one here wrote: 6 to 30 fps,
+    320x240 to 1920x1080, 6 to 50 samples; TFDV finds no anomaly and the gate keeps
+    their real range as the next span's reference."""
+    import tensorflow_data_validation as tfdv
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from components.data_gate import checks, reference
+    from tests.test_data_gate import run_gate
+
+    examples, _ = real_examples
+    statistics = tmp_path / "statistics"
+    for split in transform.SPLITS:
+        stats = tfdv.generate_statistics_from_tfrecord(
+            os.path.join(transform.split_dir(examples, split), "*"),
+            pipeline_options=PipelineOptions(IN_MEMORY),
+        )
+        (statistics / f"Split-{split}").mkdir(parents=True)
+        (statistics / f"Split-{split}" / "FeatureStats.pb").write_bytes(stats.SerializeToString())
+    _, anomalies = run_gate(examples, str(statistics), str(tmp_path / "gate"))
+    findings = anomalies.get_string_custom_property(checks.FINDINGS_PROPERTY)
+    assert anomalies.get_string_custom_property(checks.VERDICT_PROPERTY) == checks.PASSED, findings
+    accepted, _ = reference.read_reference(str(tmp_path / "accepted"))
+    assert accepted.min_source_fps == pytest.approx(6.0)
+    assert accepted.max_source_fps == pytest.approx(30.0)
+    # The 32-frame 30 fps clip holds 6 samples at 5 fps: 1.2 s, the shortest.
+    assert accepted.min_clip_seconds == pytest.approx(6 / 5.0)
 
 
 def _folder_with_faults(root: Path) -> Path:

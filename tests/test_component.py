@@ -12,6 +12,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.ingest import executor, transform
 from components.ingest.component import VideoIngest
 from components.ingest.config import IngestConfig
+from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
 
@@ -47,6 +48,32 @@ def test_executor_writes_examples_artifact(tiny_demo, tmp_path):
     for split, expected in (("train", n_train), ("eval", n_eval)):
         files = tf.io.gfile.glob(os.path.join(transform.split_dir(examples.uri, split), "*"))
         assert sum(1 for _ in tf.data.TFRecordDataset(files)) == expected
+
+
+def test_label_examples_fix_the_classes_and_their_order(tiny_demo, tmp_path):
+    """A reference set ingested with the span's classes: their order, all of it eval;
+    a class it lacks fails, naming the source and the classes."""
+    span = standard_artifacts.Examples()
+    span.set_string_custom_property("label_names", json.dumps(["SlideUp", "SlideLeft"]))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "reference")
+    config = IngestConfig(
+        source=tiny_demo.videos_zip, selection=SelectionSpec(eval_only=True), frames=FRAMES
+    )
+    executor.Executor().Do(
+        {"label_examples": [span]}, {"examples": [examples]}, {"config": config.to_json()}
+    )
+    assert json.loads(examples.get_string_custom_property("label_names")) == [
+        "SlideUp",
+        "SlideLeft",
+    ]
+    assert examples.get_int_custom_property("num_train") == 0
+    assert examples.get_int_custom_property("num_eval") == 2 * 4 * 2
+    span.set_string_custom_property("label_names", json.dumps(["SlideLeft", "Orbit"]))
+    with pytest.raises(IngestError, match=r"must hold every class the model predicts .*Orbit"):
+        executor.Executor().Do(
+            {"label_examples": [span]}, {"examples": [examples]}, {"config": config.to_json()}
+        )
 
 
 def test_component_declares_spec():

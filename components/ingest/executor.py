@@ -65,7 +65,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
 
-        selection, refused = transform.plan_ingest(config)
+        try:
+            selection, refused = transform.plan_ingest(config)
+        except IngestError as e:
+            if not input_dict.get("label_examples"):
+                raise
+            raise IngestError(
+                f"{config.source} must hold every class the model predicts "
+                f"{list(config.selection.classes)}: {e}"
+            ) from e
         with self._make_beam_pipeline() as pipeline:
             transform.build_ingest(pipeline, selection, config, examples.uri)
         report = transform.finish_ingest(selection, refused, config, examples.uri)

@@ -65,6 +65,7 @@ def train_seed(trainer_config, examples: str, seed: int, work: str) -> dict:
         "final_loss": losses[-1],
         "seconds": time.monotonic() - start,
         "weights_hash": weights_hash(classifier.variables)[:16],
+        "history": summary["history"],
     }
 
 

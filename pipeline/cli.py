@@ -28,13 +28,16 @@ def _parse_classes(text: str) -> int | tuple[str, ...]:
 
 
 def _add_demo_parser(sub) -> None:
+    from pipeline.demo_data import DemoSpec
+
+    spec = DemoSpec()
     p = sub.add_parser("demo-data", help="write the synthetic UCF101-like demo dataset")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--classes", type=int, default=6)
-    p.add_argument("--groups", type=int, default=6, help="groups per class")
-    p.add_argument("--clips", type=int, default=6, help="clips per group")
-    p.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", type=int, default=spec.num_classes)
+    p.add_argument("--groups", type=int, default=spec.groups_per_class, help="groups per class")
+    p.add_argument("--clips", type=int, default=spec.clips_per_group, help="clips per group")
+    p.add_argument("--seconds", type=float, default=spec.seconds, help="length of each clip")
+    p.add_argument("--seed", type=int, default=spec.seed)
 
 
 def _add_ingest_parser(sub) -> None:

@@ -38,11 +38,18 @@ _ZIP_DATE = (2012, 11, 1, 0, 0, 0)  # fixed timestamps: same seed, same bytes
 
 @dataclasses.dataclass(frozen=True)
 class DemoSpec:
-    """Size of the demo dataset."""
+    """Size of the demo dataset.
+
+    By default 16 groups of 3 clips per class (288 videos; split 1 holds out 4
+    groups, 72 videos). Scenes, not clips, are what the demo's network, trained from
+    random weights, lacked: with seed 8 its trainer reached 0.889 multi-clip accuracy
+    on 16 x 3 and 0.792 on 12 x 4 (12 epochs), 0.806 on the former 6 x 6 (16 epochs;
+    README, "Reproducible and reliable"). UCF101 has 25 groups of 4-7 clips.
+    """
 
     num_classes: int = 6
-    groups_per_class: int = 6
-    clips_per_group: int = 6
+    groups_per_class: int = 16
+    clips_per_group: int = 3
     seconds: float = 2.0
     seed: int = 0
 

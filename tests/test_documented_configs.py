@@ -7,7 +7,7 @@ nothing else (`tiny_overrides`):
 - where: the generated demo data (pipeline.demo_data, 10 classes, 30 videos) instead
   of demo_data/, UCF101's URLs or gs://, and a temporary pipeline root and serving dir;
 - size: tests/tiny_pipeline.py's (8 stored frames of 32x32, clips of 4 frames, one
-  epoch, batch 4, 2 eval views, one Beam worker);
+  epoch with half an epoch's warm-up, batch 4, 2 eval views, one Beam worker);
 - weights: no checkpoint can be downloaded here, so `trainer.checkpoint=''` and
   `trainer.random_init=true` (the explicit choice the config demands);
 - the accuracy bar: one epoch from random weights on 30 videos cannot reach a real
@@ -155,6 +155,7 @@ def tiny_overrides(run: DocumentedRun, data: str, root: str) -> list[str]:
         "trainer.window_frames=4",
         "trainer.resolution=32",
         "trainer.epochs=1",
+        "trainer.warmup_epochs=0.5",  # within the one epoch (the demo warms up over 2)
         "trainer.batch_size=4",
         "trainer.eval_views=2",
         "trainer.checkpoint=",

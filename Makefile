@@ -51,7 +51,7 @@ bench: install
 	$(PY) -m bench.finetune
 	$(PY) -m bench.stream
 
-# The demo's trainer over 10 seeds (README "Reproducible and reliable"); ~30 min on
+# The demo's trainer over 10 seeds (README "Reproducible and reliable"); ~50 min on
 # 2 cores, so not part of `make bench`.
 bench-demo: demo-data
 	$(PY) -m bench.demo --seeds 10

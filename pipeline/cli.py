@@ -28,16 +28,14 @@ def _parse_classes(text: str) -> int | tuple[str, ...]:
 
 
 def _add_demo_parser(sub) -> None:
-    from pipeline.demo_data import DemoSpec
-
-    spec = DemoSpec()
+    # Defaults None: DemoSpec's (importing it here would load OpenCV for every command).
     p = sub.add_parser("demo-data", help="write the synthetic UCF101-like demo dataset")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--classes", type=int, default=spec.num_classes)
-    p.add_argument("--groups", type=int, default=spec.groups_per_class, help="groups per class")
-    p.add_argument("--clips", type=int, default=spec.clips_per_group, help="clips per group")
-    p.add_argument("--seconds", type=float, default=spec.seconds, help="length of each clip")
-    p.add_argument("--seed", type=int, default=spec.seed)
+    p.add_argument("--classes", type=int, help="classes (default: DemoSpec's)")
+    p.add_argument("--groups", type=int, help="groups per class (default: DemoSpec's)")
+    p.add_argument("--clips", type=int, help="clips per group (default: DemoSpec's)")
+    p.add_argument("--seconds", type=float, help="length of each clip (default: DemoSpec's)")
+    p.add_argument("--seed", type=int, help="(default: DemoSpec's)")
 
 
 def _add_ingest_parser(sub) -> None:
@@ -232,7 +230,14 @@ def _run_demo(args) -> int:
     from pipeline.demo_data import DemoSpec, write_demo_dataset
     from pipeline.progress import Counter
 
-    spec = DemoSpec(args.classes, args.groups, args.clips, args.seconds, args.seed)
+    given = {
+        "num_classes": args.classes,
+        "groups_per_class": args.groups,
+        "clips_per_group": args.clips,
+        "seconds": args.seconds,
+        "seed": args.seed,
+    }
+    spec = DemoSpec(**{name: value for name, value in given.items() if value is not None})
     total = spec.num_classes * spec.groups_per_class * spec.clips_per_group
     # A bar on a terminal; in a log the two lines below say it all (issue 13: a screenful).
     counter, done = Counter(total, f"demo videos -> {args.out}", lines_in_log=False), []

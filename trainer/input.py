@@ -152,8 +152,18 @@ def canonical_records(files: list[str], max_bytes: int = CANONICAL_MAX_BYTES) ->
     )
 
 
+def records_of(file_patterns: list[str] | str) -> tf.data.Dataset:
+    """The serialized records of the files matching `file_patterns`, in the canonical
+    order (`canonical_records`). Raises FileNotFoundError when no file matches."""
+    patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+    files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+    if not files:
+        raise FileNotFoundError(f"no TFRecord files match {patterns}")
+    return canonical_records(files)
+
+
 def clips_dataset(
-    file_patterns: list[str] | str,
+    records: tf.data.Dataset | list[str] | str,
     *,
     window: int,
     resolution: int,
@@ -165,17 +175,14 @@ def clips_dataset(
     """(clips [views, window, res, res, 3] float32 in [0, 1], label int32) per video,
     in the canonical record order (`canonical_records`).
 
-    Random windows when `training`, others on each pass over the dataset (each
-    epoch), the same ones run after run for a seed; with `crop_min_area` < 1, each
-    window from a random square crop of at least that share of the frame. Spread
-    windows of the whole frame otherwise. Raises FileNotFoundError when no file
-    matches.
+    `records`: file patterns, or `records_of`'s dataset (read once, it can feed
+    several clip datasets). Random windows when `training`, others on each pass over
+    the dataset (each epoch), the same ones run after run for a seed; with
+    `crop_min_area` < 1, each window from a random square crop of at least that share
+    of the frame. Spread windows of the whole frame otherwise. Raises
+    FileNotFoundError when no file matches.
     """
-    patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
-    files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
-    if not files:
-        raise FileNotFoundError(f"no TFRecord files match {patterns}")
-    dataset = canonical_records(files)
+    dataset = records if isinstance(records, tf.data.Dataset) else records_of(records)
     # A number per record that changes on each pass (epoch), the same run after run.
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 

@@ -176,8 +176,9 @@ def train(
         crop_min_area=config.aug_min_area_ratio,
         **window,
     )
+    eval_records = video_input.records_of(eval_files)  # read and sorted once
     eval_ds = video_input.clips_dataset(
-        eval_files, views=config.eval_views, training=False, **window
+        eval_records, views=config.eval_views, training=False, **window
     )
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
     phases = {"build_s": time.monotonic() - start}
@@ -203,7 +204,7 @@ def train(
         # Keras' per-epoch validation (the report's curve) takes each eval video's
         # centre window only: all `eval_views` of them cost the demo ~40 s of its
         # ~230 s fit. The summary's accuracies still average every view, once, after.
-        centre_ds = video_input.clips_dataset(eval_files, views=1, training=False, **window)
+        centre_ds = video_input.clips_dataset(eval_records, views=1, training=False, **window)
         with strategy.scope():
             summary = _train_end_to_end(
                 classifier, train_ds, centre_ds, eval_ds, config, len(labels), callbacks

@@ -26,8 +26,12 @@ $(STAMP): requirements/lock.txt requirements/base.txt requirements/dev.txt pypro
 	    | { grep -Ev "is ignored: it is neither a file nor a directory|^ *DEPRECATION:" || true; }
 	@touch $(STAMP)
 
-demo-data: install
-	@[ -f $(DEMO_DIR)/UCF101_videos.zip ] || $(PY) -m pipeline demo-data --out $(DEMO_DIR)
+demo-data: install $(DEMO_DIR)/UCF101_videos.zip
+
+# Written again when pipeline/demo_data.py (what the demo data is) is newer than it, so a
+# checkout whose demo data changed does not go on training on the old one.
+$(DEMO_DIR)/UCF101_videos.zip: pipeline/demo_data.py | $(STAMP)
+	@$(PY) -m pipeline demo-data --out $(DEMO_DIR)
 
 # The whole pipeline on the demo data (config: configs/demo.yaml, which reads demo_data/);
 # RUN_ARGS passes more, e.g. make run RUN_ARGS="--set trainer.epochs=5".

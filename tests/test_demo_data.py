@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import re
+import subprocess
 import zipfile
 
 import cv2
@@ -164,3 +166,22 @@ def test_one_frame_cannot_tell_slides_apart_but_the_motion_can():
 def test_demo_spec_rejects_invalid_values(kwargs):
     with pytest.raises(ValueError):
         demo_data.DemoSpec(**kwargs)
+
+
+@pytest.mark.parametrize("stale", [True, False])
+def test_make_writes_the_demo_data_again_when_its_definition_is_newer(tmp_path, stale):
+    """`make demo-data` rewrites a zip older than pipeline/demo_data.py (a checkout whose
+    demo data changed) and keeps a newer one; `make -n` shows what it would run."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    videos_zip = tmp_path / demo_data.VIDEOS_ZIP
+    videos_zip.write_bytes(b"")
+    definition = os.path.getmtime(os.path.join(repo, "pipeline", "demo_data.py"))
+    os.utime(videos_zip, (definition, definition + (-60 if stale else 60)))
+    shown = subprocess.run(
+        ["make", "-n", "demo-data", f"DEMO_DIR={tmp_path}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (f"-m pipeline demo-data --out {tmp_path}" in shown) == stale, shown

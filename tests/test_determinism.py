@@ -1,14 +1,18 @@
 """Two trainings on the same records give the same weights, whatever the shard
 layout the ingest (Beam's DirectRunner) happened to write (trainer/determinism.py,
-trainer/input.py `canonical_records`)."""
+trainer/input.py `canonical_records`), and what the per-epoch validation scores."""
 
 import glob
 import os
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
+from components.ingest import records
 from tests.trained_model import patterns
 from trainer import determinism, run
+from trainer import input as video_input
 from trainer.config import TrainerConfig
 
 CONFIG = dict(
@@ -42,21 +46,48 @@ def reshard(examples_dir: str, out: str) -> list[str]:
     return [os.path.join(out, "*")]
 
 
-def train_hash(examples_dir, train_files, run_dir) -> tuple[str, float]:
+def train(examples_dir, train_files, run_dir):
+    """(classifier, summary) of CONFIG trained on `train_files`."""
     config = TrainerConfig(**CONFIG)
     labels = run.labels_of(patterns(examples_dir, "train"))
     classifier, _, summary = run.train(
         config, train_files, patterns(examples_dir, "eval"), labels, str(run_dir)
     )
-    return determinism.weights_hash(classifier.variables), summary["eval_multi_clip_accuracy"]
+    return classifier, summary
 
 
-def test_same_records_in_other_shards_train_the_same_weights(examples_dir, tmp_path):
-    first = train_hash(examples_dir, patterns(examples_dir, "train"), tmp_path / "a")
-    again = train_hash(
-        examples_dir, reshard(examples_dir, str(tmp_path / "shards")), tmp_path / "b"
+@pytest.fixture(scope="module")
+def trained(examples_dir, tmp_path_factory):
+    return train(examples_dir, patterns(examples_dir, "train"), tmp_path_factory.mktemp("a"))
+
+
+def test_same_records_in_other_shards_train_the_same_weights(trained, examples_dir, tmp_path):
+    again = train(examples_dir, reshard(examples_dir, str(tmp_path / "shards")), tmp_path / "b")
+    assert determinism.weights_hash(again[0].variables) == determinism.weights_hash(
+        trained[0].variables
     )
-    assert again == first
+    assert again[1]["eval_multi_clip_accuracy"] == trained[1]["eval_multi_clip_accuracy"]
+
+
+def test_per_epoch_validation_scores_the_centre_window_of_each_eval_video(trained, examples_dir):
+    """Keras' per-epoch validation (the report's curve) takes one window per eval video,
+    its centre, not all `eval_views` (trainer/run.py `train`): after the last epoch its
+    loss is the trained classifier's on exactly those windows."""
+    classifier, summary = trained
+    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
+    losses = {1: [], CONFIG["eval_views"]: []}
+    for data in tf.data.TFRecordDataset(files):
+        record = records.from_example_bytes(data.numpy())
+        for views, into in losses.items():
+            starts = video_input.spread_starts(tf.constant(record.num_real_frames), 4, views)
+            clips = video_input.decode_windows(tf.constant(record.jpeg_frames), starts, 4, 32)
+            logits = classifier(clips, training=False)
+            into.extend(
+                tf.nn.sparse_softmax_cross_entropy_with_logits([record.label] * views, logits)
+            )
+    centre, every = np.mean(losses[1]), np.mean(losses[CONFIG["eval_views"]])
+    assert abs(centre - every) > 1e-3  # else these records could not tell the two apart
+    assert summary["history"]["val_loss"][-1] == pytest.approx(centre, rel=1e-4)
 
 
 def test_weights_hash_changes_with_any_value():

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from components.ingest import records
-from tests.trained_model import patterns
+from tests.trained_model import eval_records, patterns
 from trainer import determinism, run
 from trainer import input as video_input
 from trainer.config import TrainerConfig
@@ -74,20 +74,24 @@ def test_per_epoch_validation_scores_the_centre_window_of_each_eval_video(traine
     its centre, not all `eval_views` (trainer/run.py `train`): after the last epoch its
     loss is the trained classifier's on exactly those windows."""
     classifier, summary = trained
-    files = sorted(glob.glob(patterns(examples_dir, "eval")[0]))
+    window, resolution = CONFIG["window_frames"], CONFIG["resolution"]
     losses = {1: [], CONFIG["eval_views"]: []}
-    for data in tf.data.TFRecordDataset(files):
-        record = records.from_example_bytes(data.numpy())
+    for data in eval_records(examples_dir, n=-1):
+        record = records.from_example_bytes(data)
         for views, into in losses.items():
-            starts = video_input.spread_starts(tf.constant(record.num_real_frames), 4, views)
-            clips = video_input.decode_windows(tf.constant(record.jpeg_frames), starts, 4, 32)
+            starts = video_input.spread_starts(tf.constant(record.num_real_frames), window, views)
+            clips = video_input.decode_windows(
+                tf.constant(record.jpeg_frames), starts, window, resolution
+            )
             logits = classifier(clips, training=False)
             into.extend(
                 tf.nn.sparse_softmax_cross_entropy_with_logits([record.label] * views, logits)
             )
     centre, every = np.mean(losses[1]), np.mean(losses[CONFIG["eval_views"]])
-    assert abs(centre - every) > 1e-3  # else these records could not tell the two apart
-    assert summary["history"]["val_loss"][-1] == pytest.approx(centre, rel=1e-4)
+    val_loss = summary["history"]["val_loss"][-1]
+    assert val_loss == pytest.approx(centre, rel=1e-4)
+    # At this tolerance the records tell the two apart (measured: 0.001 apart).
+    assert val_loss != pytest.approx(every, rel=1e-4)
 
 
 def test_weights_hash_changes_with_any_value():

@@ -66,6 +66,24 @@ def test_extract_features_shapes_and_labels(frozen_backbone):
     np.testing.assert_allclose(got.reshape(10, -1), direct, atol=1e-5)
 
 
+def test_one_feature_trace_serves_train_and_eval_views(frozen_backbone):
+    """Train (2 views) and eval (3 views), full and partial batches: one trace."""
+    arch, backbone = frozen_backbone
+    forward = features.feature_function(backbone, arch, 4, 32)
+    results = []
+    for videos, views in ((5, 2), (3, 3)):
+        clips = tf.random.uniform([videos, views, 4, 32, 32, 3], seed=videos)
+        dataset = tf.data.Dataset.from_tensor_slices((clips, tf.zeros([videos], tf.int32)))
+        got, _ = features.extract_features(backbone, arch, dataset, 2, forward=forward)
+        assert got.shape == (videos, views, 480)
+        results.append((clips, got))
+
+    assert forward.experimental_get_tracing_count() == 1
+    clips, got = results[1]
+    direct = backbone_features(backbone, arch, tf.reshape(clips, [-1, 4, 32, 32, 3])).numpy()
+    np.testing.assert_allclose(got.reshape(9, -1), direct, atol=1e-5)
+
+
 def test_train_head_reports_single_and_multi_clip_accuracy(frozen_backbone):
     arch, backbone = frozen_backbone
     rng = np.random.default_rng(1)

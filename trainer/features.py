@@ -23,24 +23,53 @@ from trainer.config import TrainerConfig
 from trainer.model import backbone_features
 
 
-def extract_features(
-    backbone, arch: MovinetArch, dataset: tf.data.Dataset, batch_size: int, name: str = ""
-) -> tuple[np.ndarray, np.ndarray]:
-    """Backbone features of every view of every video.
+def feature_function(backbone, arch: MovinetArch, window: int | None, resolution: int | None):
+    """The backbone's pooled features of batches of videos' views, traced once.
+
+    One `tf.function` with a fixed input signature serves every call (train and
+    eval views, full and last partial batches): A0's graph takes seconds to trace,
+    and a function per call, retraced for each new batch shape, traced it three
+    times in a frozen fine-tune.
 
     Args:
-      dataset: (clips [V, T, H, W, 3], label) per video (see `input.clips_dataset`).
+      window, resolution: the clips' frames and square size (None: any).
     Returns:
-      (features [N, V, C] float32, labels [N] int32).
+      A function: clips float32 [B, V, window, resolution, resolution, 3] ->
+      features float32 [B, V, C] (C = 480 for A0).
     """
+    spec = tf.TensorSpec([None, None, window, resolution, resolution, 3], tf.float32)
 
-    @tf.function(reduce_retracing=True, autograph=False)
+    @tf.function(input_signature=[spec], autograph=False)
     def forward(clips):
         shape = tf.shape(clips)
         flat = tf.reshape(clips, tf.concat([[-1], shape[2:]], 0))
         features = backbone_features(backbone, arch, flat)
         return tf.reshape(features, [shape[0], shape[1], -1])
 
+    return forward
+
+
+def extract_features(
+    backbone,
+    arch: MovinetArch,
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    name: str = "",
+    forward=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features of every view of every video.
+
+    Args:
+      dataset: (clips [V, T, H, W, 3] float32, label int32) per video (see
+        `input.clips_dataset`).
+      forward: `feature_function(backbone, arch, ...)`, to share one trace between
+        calls (default: a new one, traced for any clip shape).
+    Returns:
+      (features [N, V, C] float32, labels [N] int32).
+    Raises:
+      ValueError: the dataset holds no video.
+    """
+    forward = forward or feature_function(backbone, arch, None, None)
     features, labels = [], []
     start, done = time.monotonic(), 0
     for clips, label in dataset.batch(batch_size).prefetch(2):

@@ -183,11 +183,12 @@ def train(
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
     phases = {"build_s": time.monotonic() - start}
     if config.frozen:
+        forward = features.feature_function(backbone, arch, config.window_frames, config.resolution)
         train_features = features.extract_features(
-            backbone, arch, train_ds, config.batch_size, "train"
+            backbone, arch, train_ds, config.batch_size, "train", forward
         )
         eval_features = features.extract_features(
-            backbone, arch, eval_ds, config.batch_size, "eval"
+            backbone, arch, eval_ds, config.batch_size, "eval", forward
         )
         phases["features_s"] = time.monotonic() - start - sum(phases.values())
         schedule = features.lr_schedule_callback(config)  # per epoch: the head is quick

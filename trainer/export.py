@@ -53,6 +53,11 @@ class VideoModelModule(tf.Module):
         # call function for every layer (minutes for MoViNet), none of which the
         # signatures need.
         self.classifier = NoDependency(classifier)
+        # The classifier's one eval-mode trace (`inference_logits`), as a concrete
+        # function: the signatures are traced inside `tf.saved_model.save`, whose
+        # context is part of tf.function's cache key, so calling the tf.function
+        # there would trace the forward pass again.
+        self._logits = NoDependency(classifier.inference_logits.get_concrete_function())
         self.model_variables = list(classifier.variables)
         self.label_names = tf.constant(labels)
         self._window = config.window_frames
@@ -71,7 +76,7 @@ class VideoModelModule(tf.Module):
         }
 
     def _probabilities(self, clips: tf.Tensor) -> tf.Tensor:
-        return tf.nn.softmax(tf.cast(self.classifier(clips, training=False), tf.float32))
+        return tf.nn.softmax(tf.cast(self._logits(clips), tf.float32))
 
     @tf.function(
         autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="examples")]

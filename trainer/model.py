@@ -136,6 +136,10 @@ def build_head(
     return tf_keras.Model(features, logits, name="head")
 
 
+# Clips of any length and size: float32 [B, T, H, W, 3] in [0, 1].
+CLIPS_SPEC = tf.TensorSpec([None, None, None, None, 3], tf.float32, name="clips")
+
+
 class VideoClassifier(tf_keras.Model):
     """Backbone + head: clips [B, T, H, W, 3] in [0, 1] -> logits [B, num_classes]."""
 
@@ -150,6 +154,26 @@ class VideoClassifier(tf_keras.Model):
         return self.head(
             backbone_features(self.backbone, self.arch, clips, trainable), training=training
         )
+
+    @tf.function(input_signature=[CLIPS_SPEC], autograph=False)
+    def inference_logits(self, clips):
+        """Eval-mode logits [B, K] of clips `CLIPS_SPEC`, traced once per classifier.
+
+        Keras' validation (`test_step`), the multi-clip evaluation after training and
+        every exported classifying signature (trainer/export.py) call this one
+        function: a trace of MoViNet's forward pass takes 6-9 s on 2 cores, and each
+        of them tracing its own cost the demo ~20 s.
+        """
+        return self(clips, training=False)
+
+    def test_step(self, data):
+        """Keras' `Model.test_step`, its forward pass `inference_logits`."""
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            return super().test_step(data)  # each replica traces with its own variables
+        x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self.inference_logits(x)
+        self.compute_loss(x, y, y_pred, sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def stream_step(self, frames: tf.Tensor, states: dict) -> tuple[tf.Tensor, dict]:
         """Causal models: logits after `frames` given the states before them."""

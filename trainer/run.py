@@ -292,12 +292,13 @@ def _train_end_to_end(
     )
 
     # One traced forward over batches of videos, not an eager call per video
-    # (72 eager calls took over a minute of the demo's 2 cores).
+    # (72 eager calls took over a minute of the demo's 2 cores); the forward pass is
+    # the one the validation traced (`inference_logits`).
     @tf.function(reduce_retracing=True, autograph=False)
     def view_probabilities(clips):  # [B, V, T, H, W, 3] -> [B, V, K]
         shape = tf.shape(clips)
         flat = tf.reshape(clips, tf.concat([[-1], shape[2:]], 0))
-        probabilities = tf.nn.softmax(classifier(flat, training=False))
+        probabilities = tf.nn.softmax(classifier.inference_logits(flat))
         return tf.reshape(probabilities, [shape[0], shape[1], -1])
 
     probabilities, labels = [], []

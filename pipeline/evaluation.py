@@ -41,6 +41,10 @@ def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalCon
     outputs = (MULTI_CLIP, SINGLE_CLIP)
     model_spec = tfma.ModelSpec(
         signature_name="serving_default",
+        # Said, not detected: without it TFMA tries `tf.keras.models.load_model` on the
+        # SavedModel first (tfma/utils/model_util.py, `get_model_type`), which fails on
+        # ours after ~6 s on 2 cores per model loaded, and logs a Keras warning.
+        model_type=tfma.TF_GENERIC,
         label_keys={output: LABEL_KEY for output in outputs},
         prediction_keys={output: output for output in outputs},
     )

@@ -73,6 +73,44 @@ def test_serving_default_agrees_with_frames_signature(stream_model, examples_dir
         )
 
 
+def test_one_eval_forward_trace_serves_validation_multi_clip_eval_and_export(
+    examples_dir, tmp_path
+):
+    """A trace of MoViNet's forward pass takes seconds: Keras' per-epoch validation,
+    the multi-clip evaluation after the fit and every exported classifying signature
+    share the classifier's one (`inference_logits`), and the export still agrees with
+    the classifier."""
+    from tests.trained_model import patterns
+    from trainer.export import export_model
+
+    config = TrainerConfig(
+        variant="stream",
+        random_init=True,
+        trainable_blocks=-1,
+        resolution=RES,
+        window_frames=4,
+        epochs=1,
+        batch_size=4,
+        eval_views=2,
+        top_k=2,
+        tflite="none",
+    )
+    train_files = patterns(examples_dir, "train")
+    labels = run.labels_of(train_files)
+    classifier, arch, summary = run.train(
+        config, train_files, patterns(examples_dir, "eval"), labels, str(tmp_path / "run")
+    )
+    assert len(summary["history"]["val_loss"]) == 1  # the validation ran
+    export_model(classifier, labels, config, arch, str(tmp_path / "serving"))
+    assert classifier.inference_logits.experimental_get_tracing_count() == 1
+
+    model = tf.saved_model.load(str(tmp_path / "serving"))
+    clips = tf.random.stateless_uniform([2, 4, RES, RES, 3], seed=[1, 2])
+    served = model.signatures["frames"](frames=clips)["probabilities"]
+    expected = tf.nn.softmax(classifier(clips, training=False))
+    np.testing.assert_allclose(served.numpy(), expected.numpy(), atol=1e-5)
+
+
 def test_stream_frame_by_frame_equals_whole_clip(stream_model):
     _, model = stream_model
     clip = tf.random.uniform([2, 7, RES, RES, 3], seed=3)
@@ -233,3 +271,23 @@ def test_warm_start_refuses_a_model_of_other_classes(stream_model, tmp_path):
     classifier = VideoClassifier(backbone, head, arch)
     with pytest.raises(ValueError, match="trained on classes .*SlideLeft.* these examples have"):
         run.warm_start(classifier, ["A", "B", "C"], base_args.serving_model_dir)
+
+
+def test_tfma_loads_the_export_as_a_generic_saved_model_without_trying_keras(
+    stream_model, monkeypatch
+):
+    """The Evaluator's config names the model type: TFMA otherwise first tries
+    `tf.keras.models.load_model` on the export (~6 s on 2 cores, then a failure and
+    a Keras warning) to detect it (tfma/utils/model_util.py, `get_model_type`)."""
+    import tensorflow_model_analysis as tfma
+
+    from pipeline import evaluation
+    from pipeline.config import EvalConfig
+
+    fn_args, _ = stream_model
+    keras_loads = []
+    monkeypatch.setattr(tf.keras.models, "load_model", lambda *a, **k: keras_loads.append(a))
+    config = evaluation.eval_config(EvalConfig(), 3)
+    shared = tfma.default_eval_shared_model(fn_args.serving_model_dir, eval_config=config)
+    assert shared.model_type == tfma.TF_GENERIC
+    assert keras_loads == []

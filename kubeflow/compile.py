@@ -28,7 +28,9 @@ import tensorflow as tf
 import yaml
 from absl import logging
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx import v1 as tfx
+from tfx.components import Trainer
+from tfx.orchestration import data_types
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from pipeline.config import ConfigError, KubeflowConfig, PipelineConfig
 from pipeline.pipeline import ALWAYS_RUN, create_pipeline
@@ -90,13 +92,11 @@ def compile_config(config: PipelineConfig, output: str) -> str:
     """
     if not output.endswith((".yaml", ".yml", ".json")):
         raise ConfigError(f"--output {output!r}: name a .yaml file (or .json for TFX's job)")
-    span = tfx.dsl.experimental.RuntimeParameter(
-        name=SPAN_PARAMETER, ptype=int, default=config.span
-    )
+    span = data_types.RuntimeParameter(name=SPAN_PARAMETER, ptype=int, default=config.span)
     pipeline = create_pipeline(config, span=span, fingerprint_in_run=True)
     with_kubeflow_resources(pipeline.components, config.kubeflow)
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=config.kubeflow.image,
             # Schema 2.1 (parameterType), what the kfp 2 SDK writes and the KFP 2 server
             # reads; TFX's 2.0 output cannot even be written as YAML (its comment
@@ -176,7 +176,7 @@ def with_kubeflow_resources(components: list, kubeflow: KubeflowConfig) -> list:
     Only the Kubeflow V2 compiler reads a component's platform config, so the
     local runner's pipeline is left as it is.
     """
-    trainers = [c for c in components if isinstance(c, tfx.components.Trainer)]
+    trainers = [c for c in components if isinstance(c, Trainer)]
     if len(trainers) != 1:
         raise ValueError(f"expected one Trainer in the pipeline, found {len(trainers)}")
     trainers[0].with_platform_config(trainer_resources(kubeflow))

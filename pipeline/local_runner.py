@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.proto.orchestration import pipeline_pb2
 
 from components.data_gate.checks import REFUSED, DataGateError
@@ -45,7 +46,7 @@ def run_local(
     """
     os.makedirs(config.pipeline_root, exist_ok=True)
     with store.exclusive_run(config.metadata_db, config.name, wait_s, on_wait):
-        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_db)
+        metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_db)
         beam_args = local_beam_args(config.beam_args, config.workers)
         # Keys the ingest's cache on the data: replaced or added videos re-ingest.
         fingerprint = source_fingerprint(
@@ -60,7 +61,7 @@ def run_local(
             reference_fingerprint=source_fingerprint(reference, "", 0) if reference else "",
         )
         try:
-            tfx.orchestration.LocalDagRunner().run_with_ir(compile_local(pipeline))
+            LocalDagRunner().run_with_ir(compile_local(pipeline))
         except Exception:
             refusal = _data_gate_refusal(config)
             if refusal is None:

@@ -18,13 +18,13 @@ artifact always exists, even when empty, hence the check on its contents.
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx import components as tfx_components
 from tfx.dsl.components.base import executor_spec
 
 from components.evaluator import executor
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(tfx_components.Evaluator):
     """TFX's Evaluator; an empty baseline model means no baseline."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

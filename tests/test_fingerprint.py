@@ -77,7 +77,7 @@ def test_local_runner_keys_the_ingest_on_the_data(tiny_demo, tmp_path, monkeypat
         def run_with_ir(self, ir):
             compiled.append(ir)
 
-    monkeypatch.setattr(local_runner.tfx.orchestration, "LocalDagRunner", Runner)
+    monkeypatch.setattr(local_runner, "LocalDagRunner", Runner)
     monkeypatch.setattr(local_runner, "summarize_latest_run", lambda *a: None)
 
     def ingest_fingerprint() -> str:

@@ -47,12 +47,12 @@ def ingest_demo(config, work: str) -> str:
 
 
 def train_seed(trainer_config, examples: str, seed: int, work: str) -> dict:
-    from components.ingest import transform
+    from components.ingest import constants
     from trainer.determinism import weights_hash
     from trainer.run import labels_of, train
 
     config = dataclasses.replace(trainer_config, seed=seed)
-    files = {s: [os.path.join(transform.split_dir(examples, s), "*")] for s in ("train", "eval")}
+    files = {s: [os.path.join(constants.split_dir(examples, s), "*")] for s in ("train", "eval")}
     start = time.monotonic()
     classifier, _, summary = train(
         config, files["train"], files["eval"], labels_of(files["train"]), work

@@ -101,7 +101,7 @@ def tutorial_finetune(train, evaluation, num_classes, args) -> dict:
 
 def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overrides) -> dict:
     """Ingest then the Trainer's `train_and_export`; `overrides`: more TrainerConfig fields."""
-    from components.ingest import transform
+    from components.ingest import constants, transform
     from components.ingest.config import IngestConfig
     from components.ingest.selection import SelectionSpec
     from components.ingest.video import FrameSpec
@@ -130,8 +130,8 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overr
         eval_views=eval_views,
         **overrides,
     )
-    train_files = [os.path.join(transform.split_dir(examples, "train"), "*")]
-    eval_files = [os.path.join(transform.split_dir(examples, "eval"), "*")]
+    train_files = [os.path.join(constants.split_dir(examples, "train"), "*")]
+    eval_files = [os.path.join(constants.split_dir(examples, "eval"), "*")]
     summary = train_and_export(
         config,
         train_files,
@@ -140,15 +140,15 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overr
         os.path.join(work, "serving"),
         os.path.join(work, "run"),
     )
-    phases = summary["phases"]
+    phases = summary.phases
     train_s = phases["build_s"] + phases["features_s"] + phases["fit_s"]
     return {
         "seconds": ingest_s + train_s,
         "ingest_s": ingest_s,
         **phases,
-        "eval_accuracy": summary["eval_single_clip_accuracy"],
-        "eval_multi_clip_accuracy": summary["eval_multi_clip_accuracy"],
-        "train_accuracy": summary["history"]["accuracy"][-1],
+        "eval_accuracy": summary.eval_single_clip_accuracy,
+        "eval_multi_clip_accuracy": summary.eval_multi_clip_accuracy,
+        "train_accuracy": summary.history["accuracy"][-1],
     }
 
 

@@ -206,7 +206,9 @@ def _print_run_summary(summary, elapsed: float, log_path: str) -> None:
             print(f"  - {finding}")
     for title, value in summary.headline.items():
         print(f"  {title:<24} {value:.3f}")
-    hash_file = os.path.join(summary.model, "weights.sha256")  # trainer.run.WEIGHTS_HASH_FILE
+    from components.training_summary import WEIGHTS_HASH_FILE
+
+    hash_file = os.path.join(summary.model, WEIGHTS_HASH_FILE)
     weights = ""
     if summary.model and os.path.isfile(hash_file):
         with open(hash_file) as f:
@@ -308,21 +310,21 @@ def _run_ingest(args, beam_args: list[str]) -> int:
 
 
 def _print_report(report, output: str, elapsed: float) -> None:
-    from components.ingest import transform
+    from components.ingest import constants
 
     width = max(len(n) for n in report.class_names)
     print(f"{'class':<{width}}  {'train':>6}  {'eval':>6}")
     for name in report.class_names:
         train, evaluation = report.written["train"][name], report.written["eval"][name]
         print(f"{name:<{width}}  {train:>6}  {evaluation:>6}")
-    totals = {s: sum(report.written[s].values()) for s in transform.SPLITS}
+    totals = {s: sum(report.written[s].values()) for s in constants.SPLITS}
     print(f"{'total':<{width}}  {totals['train']:>6}  {totals['eval']:>6}")
-    for split in transform.SPLITS:
-        folder = transform.split_dir(output, split)
+    for split in constants.SPLITS:
+        folder = constants.split_dir(output, split)
         shards = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
         print(f"{split}: {len(shards)} shard(s) in {folder}")
-    print(f"labels: {os.path.join(output, transform.LABELS_FILE)}")
-    print(f"report: {os.path.join(output, transform.REPORT_FILE)}")
+    print(f"labels: {os.path.join(output, constants.LABELS_FILE)}")
+    print(f"report: {os.path.join(output, constants.REPORT_FILE)}")
     for bad in report.bad:
         print(f"skipped {bad['video']}: {bad['reason']}")
     for name in report.refused:

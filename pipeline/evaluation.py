@@ -23,6 +23,16 @@ def top_k_name(k: int) -> str:
     return f"top_{k}_accuracy"
 
 
+def report_metric_names(top_k: int) -> dict[str, str]:
+    """ModelReport's `metric_names`: the metrics `eval_config` asks TFMA for, as
+    `output/name`, under the keys the report knows (components/report/constants.py)."""
+    return {
+        "multi_clip_accuracy": f"{MULTI_CLIP}/{ACCURACY}",
+        "single_clip_accuracy": f"{SINGLE_CLIP}/{ACCURACY}",
+        "top_k_accuracy": f"{MULTI_CLIP}/{top_k_name(top_k)}",
+    }
+
+
 def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalConfig:
     """TFMA config; `num_classes` None means not known before the ingest runs.
 

@@ -17,6 +17,7 @@ import os
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.report import constants as report_constants
 from pipeline.store import READ_WAIT_S, busy_errors, wait_until_readable
 
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
@@ -126,9 +127,6 @@ def load_history(
 
 
 def _read_run(store, run, pipeline: str) -> RunRecord:
-    from components.report.component import HtmlReport
-    from components.report.executor import REPORT_FILE
-
     state_names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
     executions = store.get_executions_by_context(run.id)
     states, node_of, last = {}, {}, {}
@@ -142,7 +140,7 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
     data_gate, data_findings = _data_gate(last.get("DataGate"), outputs)
     examples = outputs.get(("VideoIngest", "Examples"))
     model, served = outputs.get(("Trainer", "Model")), outputs.get(("ServedModel", "Model"))
-    report = outputs.get(("ModelReport", HtmlReport.TYPE_NAME))
+    report = outputs.get(("ModelReport", report_constants.ARTIFACT_TYPE))
     pushed = outputs.get(("Pusher", "PushedModel"))
     return RunRecord(
         run_id=run.name,
@@ -161,10 +159,10 @@ def _read_run(store, run, pipeline: str) -> RunRecord:
         examples=examples.uri if examples else "",
         model=model.uri if model else "",
         baseline=_custom(served, "served_from"),
-        blessed=bool(_custom(report, "blessed", 0)),
-        reasons=json.loads(_custom(report, "reasons") or "[]"),
-        headline=json.loads(_custom(report, "headline") or "{}"),
-        report=os.path.join(report.uri, REPORT_FILE) if report else "",
+        blessed=bool(_custom(report, report_constants.BLESSED_PROPERTY, 0)),
+        reasons=json.loads(_custom(report, report_constants.REASONS_PROPERTY) or "[]"),
+        headline=json.loads(_custom(report, report_constants.HEADLINE_PROPERTY) or "{}"),
+        report=os.path.join(report.uri, report_constants.REPORT_FILE) if report else "",
         pushed_to=_custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else "",
         already_served=_custom(pushed, "already_served"),
         executions=states,

@@ -167,6 +167,7 @@ def create_components(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
         data_gate=data_gate.outputs["anomalies"],
+        metric_names=evaluation.report_metric_names(config.evaluation.top_k),
         top_k=config.evaluation.top_k,
         gallery_size=config.evaluation.gallery_size,
         reference_evaluation=reference[1].outputs["evaluation"] if reference else None,

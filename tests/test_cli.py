@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from components.ingest import transform
+from components.ingest import constants
 from pipeline.cli import main
 from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
 
@@ -62,7 +62,7 @@ def test_ingest_command_prints_what_it_wrote(tiny_demo, tmp_path, capsys):
     assert code == 0
     assert "SlideUp" in printed and "SlideLeft" in printed and "SlideRight" not in printed
     assert "8 videos written" in printed
-    with open(out / transform.REPORT_FILE) as f:
+    with open(out / constants.REPORT_FILE) as f:
         report = json.load(f)
     assert sum(report["written"]["train"].values()) + sum(report["written"]["eval"].values()) == 8
 
@@ -137,7 +137,7 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
     # Its first line is its own; no TF C++ registration lines, no Beam worker records.
     assert result.stderr.splitlines()[0].startswith("ingesting "), result.stderr[:2000]
     assert "factory" not in result.stderr and "apache_beam" not in result.stderr
-    assert os.listdir(transform.split_dir(str(out), "train"))
+    assert os.listdir(constants.split_dir(str(out), "train"))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.ingest import executor, transform
+from components.ingest import constants, executor
 from components.ingest.component import VideoIngest
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
@@ -46,7 +46,7 @@ def test_executor_writes_examples_artifact(tiny_demo, tmp_path):
     assert n_train + n_eval == 2 * 4 * 2
     assert examples.get_int_custom_property("num_bad") == 0
     for split, expected in (("train", n_train), ("eval", n_eval)):
-        files = tf.io.gfile.glob(os.path.join(transform.split_dir(examples.uri, split), "*"))
+        files = tf.io.gfile.glob(os.path.join(constants.split_dir(examples.uri, split), "*"))
         assert sum(1 for _ in tf.data.TFRecordDataset(files)) == expected
 
 

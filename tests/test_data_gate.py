@@ -153,11 +153,11 @@ def span_statistics(examples_dir, tmp_path_factory):
     import tensorflow_data_validation as tfdv
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from components.ingest import transform
+    from components.ingest import constants
     from tests.trained_model import patterns
 
     out = str(tmp_path_factory.mktemp("statistics"))
-    for split in transform.SPLITS:
+    for split in constants.SPLITS:
         stats = tfdv.generate_statistics_from_tfrecord(
             patterns(examples_dir, split)[0],
             pipeline_options=PipelineOptions(["--runner=DirectRunner"]),

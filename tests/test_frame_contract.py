@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest import contract, records, transform
+from components.ingest import constants, contract, records, transform
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameReader, FrameSpec
@@ -60,7 +60,7 @@ def test_model_carries_the_ingest_frame_contract(trained):
 
 def test_predict_equals_serving_default_on_the_ingest_record(trained, tiny_demo, tmp_path):
     _, examples, model = trained
-    files = sorted(glob.glob(os.path.join(transform.split_dir(examples, "eval"), "*")))
+    files = sorted(glob.glob(os.path.join(constants.split_dir(examples, "eval"), "*")))
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files).take(2)]
     serve = model.module.signatures["serving_default"]
     with zipfile.ZipFile(tiny_demo.videos_zip) as z:

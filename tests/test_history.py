@@ -3,6 +3,8 @@ over spans (tests/span_runs.py: spans 1 and 5 accepted, 2 to 4 refused), and its
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -10,6 +12,7 @@ import yaml
 from pipeline import local_runner
 from pipeline.cli import main
 from pipeline.history import HistoryError, load_history
+from tests.cli_process import REPO
 from tests.span_runs import LAST_SPAN_FOLDER, SPAN_RUNS
 
 span_runs_group = pytest.mark.xdist_group(SPAN_RUNS)
@@ -70,6 +73,28 @@ def test_history_command_json_from_root_or_config(span_runs, capsys, tmp_path):
     assert [r["span"] for r in by_root] == [5, 4, 3, 2, 1]
     assert by_root[-1]["blessed"] is True
     assert by_root[0]["executions"]["Pusher"] == "COMPLETE"
+
+
+@pytest.mark.slow
+@span_runs_group
+def test_history_command_imports_neither_beam_nor_keras(span_runs):
+    """An ML Metadata reader: `python -m pipeline history` on a store of real runs
+    (their report artifacts included) loads no Beam, Keras or TensorFlow."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['pipeline', 'history', '--metadata', {span_runs.config.metadata_db!r}]\n"
+        "try:\n"
+        "    runpy.run_module('pipeline', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "heavy = ('apache_beam', 'tf_keras', 'tensorflow')\n"
+        "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert "span 5" in out and "model:" in out  # it did list the runs
+    assert out.strip().splitlines()[-1] == "loaded: []"
 
 
 def test_missing_store_says_what_to_do(tmp_path, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.ingest import transform
+from components.ingest import constants, transform
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
@@ -67,7 +67,7 @@ def real_examples(tmp_path_factory) -> tuple[str, transform.IngestReport]:
 def test_real_clips_are_ingested_with_their_sample_times(real_examples):
     out, report = real_examples
     assert report.bad == () and report.video_warnings == () and report.duplicates == ()
-    found = {r.media_id: r for s in transform.SPLITS for r in read_split(out, s)}
+    found = {r.media_id: r for s in constants.SPLITS for r in read_split(out, s)}
     assert sorted(found) == sorted(REAL_CLIPS)
     for name, (_, fps, samples) in REAL_CLIPS.items():
         record = found[name]
@@ -89,9 +89,9 @@ def test_the_data_gate_accepts_real_camera_clips_and_records_their_range(real_ex
 
     examples, _ = real_examples
     statistics = tmp_path / "statistics"
-    for split in transform.SPLITS:
+    for split in constants.SPLITS:
         stats = tfdv.generate_statistics_from_tfrecord(
-            os.path.join(transform.split_dir(examples, split), "*"),
+            os.path.join(constants.split_dir(examples, split), "*"),
             pipeline_options=PipelineOptions(IN_MEMORY),
         )
         (statistics / f"Split-{split}").mkdir(parents=True)
@@ -130,14 +130,14 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
     assert [v["video"] for v in group["videos"]] == ["Left/Left_0.avi", "Right/copy_of_left.avi"]
     assert group["labels"] == ["Left", "Right"]
     assert any("identical videos" in w for w in report.warnings)
-    written = sum(len(read_split(out, s)) for s in transform.SPLITS)
+    written = sum(len(read_split(out, s)) for s in constants.SPLITS)
     assert written == 8
 
     dropped = str(tmp_path / "drop")
     report = transform.run_ingest(
         dataclasses.replace(config, duplicates="drop"), dropped, IN_MEMORY
     )
-    kept = {r.media_id for s in transform.SPLITS for r in read_split(dropped, s)}
+    kept = {r.media_id for s in constants.SPLITS for r in read_split(dropped, s)}
     assert len(kept) == 6 and not {"Left_0.avi", "copy_of_left.avi"} & kept
     assert sum(sum(c.values()) for c in report.written.values()) == 6
 
@@ -146,5 +146,5 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
         transform.finish_ingest(
             selection, refused, dataclasses.replace(config, duplicates="fail"), out
         )
-    assert os.path.exists(os.path.join(out, transform.REPORT_FILE))
-    assert glob.glob(os.path.join(out, transform.CONTENT_PREFIX + "*"))
+    assert os.path.exists(os.path.join(out, constants.REPORT_FILE))
+    assert glob.glob(os.path.join(out, constants.CONTENT_PREFIX + "*"))

@@ -10,9 +10,18 @@ import pytest
 from components.report import data, figures, gallery, render, results
 from components.report.executor import headline_keys
 from components.report.render import render_report
+from components.training_summary import TrainingSummary
+from pipeline.evaluation import report_metric_names
 
 LABELS = ["SlideLeft", "SlideRight", "Grow"]
 CONFUSION = np.array([[3, 1, 0], [0, 2, 2], [0, 0, 4]])
+METRIC_NAMES = report_metric_names(5)
+
+
+def summary(**fields) -> TrainingSummary:
+    return TrainingSummary(
+        labels=tuple(LABELS), eval_multi_clip_accuracy=0.75, eval_single_clip_accuracy=0.7, **fields
+    )
 
 
 def test_class_metrics_from_a_confusion_matrix():
@@ -62,10 +71,10 @@ def page(evaluation_result, blessed=True, **more):
         evaluation=evaluation_result,
         classes=results.class_metrics(CONFUSION),
         labels=LABELS,
-        headline_keys=headline_keys(5, len(LABELS)),
+        headline_keys=headline_keys(METRIC_NAMES, 5, len(LABELS)),
         heatmap_png=figures.confusion_heatmap(CONFUSION, LABELS, "confusion"),
         curves_png=figures.training_curves({"loss": [2.0, 1.0], "val_accuracy": [0.3, 0.6]}),
-        training={"checkpoint": "random_init", "variant": "stream", "phases": {"fit_s": 3.0}},
+        training=summary(checkpoint="random_init", variant="stream", phases={"fit_s": 3.0}),
         **more,
     )
 
@@ -113,18 +122,18 @@ def test_report_escapes_names():
         evaluation=evaluation(),
         classes=results.class_metrics(CONFUSION),
         labels=["<b>", "x", "y"],
-        headline_keys=headline_keys(5, 3),
+        headline_keys=headline_keys(METRIC_NAMES, 5, 3),
         heatmap_png=b"",
         curves_png=None,
-        training={},
+        training=summary(),
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<td>&lt;b&gt;</td>" in html
 
 
 def test_top_k_in_the_headline_only_with_enough_classes():
-    assert "top-5 accuracy" in headline_keys(5, 6)
-    assert "top-5 accuracy" not in headline_keys(5, 4)
+    assert "top-5 accuracy" in headline_keys(METRIC_NAMES, 5, 6)
+    assert "top-5 accuracy" not in headline_keys(METRIC_NAMES, 5, 4)
 
 
 def test_heatmap_and_curves_are_pngs():
@@ -234,10 +243,10 @@ def test_page_says_when_data_is_absent_and_when_nothing_was_misclassified():
         evaluation=evaluation(),
         classes=results.class_metrics(CONFUSION),
         labels=LABELS,
-        headline_keys=headline_keys(5, 3),
+        headline_keys=headline_keys(METRIC_NAMES, 5, 3),
         heatmap_png=b"",
         curves_png=None,
-        training={},
+        training=summary(),
         data_absent="/x/ingest_report.json not found",
         gallery=gallery.Gallery((), scored=12, wrong=0, size=12),
     )
@@ -280,3 +289,8 @@ def test_data_gate_fragment_from_the_gates_anomalies_artifact():
     )
     fragment = data_gate_fragment([first])
     assert "No earlier accepted span" in fragment and "No findings." in fragment
+
+
+def test_headline_keys_refuse_metric_names_without_a_role():
+    with pytest.raises(ValueError, match=r"metric_names lack \['top_k_accuracy'\]"):
+        headline_keys({k: v for k, v in METRIC_NAMES.items() if k != "top_k_accuracy"}, 5, 6)

@@ -18,10 +18,12 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from components.ingest import records, transform
+from components.ingest import constants, records, transform
 from components.ingest.config import IngestConfig
 from components.ingest.video import FrameSpec
+from components.report import constants as report_constants
 from components.report import executor, results
+from pipeline import evaluation
 from tests.synthetic_video import write_video
 from tests.test_evaluation import evaluate_raw
 from tests.trained_model import patterns
@@ -80,11 +82,17 @@ def run_report(inputs, examples_dir: str, out: Path, gallery_size: int = 12):
     report = artifact(standard_artifacts.Model, str(out))  # any artifact: only its uri
     input_dict = {**inputs, "examples": [artifact(standard_artifacts.Examples, examples_dir)]}
     executor.Executor().Do(
-        input_dict, {"report": [report]}, {"top_k": 5, "gallery_size": gallery_size}
+        input_dict,
+        {"report": [report]},
+        {
+            "metric_names": json.dumps(evaluation.report_metric_names(5)),
+            "top_k": 5,
+            "gallery_size": gallery_size,
+        },
     )
-    with open(out / executor.REPORT_FILE, encoding="utf-8") as f:
+    with open(out / report_constants.REPORT_FILE, encoding="utf-8") as f:
         page = f.read()
-    with open(out / executor.METRICS_FILE, encoding="utf-8") as f:
+    with open(out / report_constants.METRICS_FILE, encoding="utf-8") as f:
         return page, json.load(f)
 
 
@@ -112,7 +120,7 @@ def test_data_section_counts_are_the_records(inputs, examples_dir, tmp_path):
         split: collections.Counter(
             records.from_example_bytes(d).label_text for d in read_split(examples_dir, split)
         )
-        for split in transform.SPLITS
+        for split in constants.SPLITS
     }
     labels = transform.load_labels(examples_dir)
     assert set(rows) == {*labels, "total"}
@@ -152,7 +160,7 @@ def relabelled_copy(examples_dir: str, dest: Path, shift: int) -> str:
     model's outputs stay, so every clip it got right is wrong there."""
     shutil.copytree(examples_dir, dest)
     labels = transform.load_labels(examples_dir)
-    eval_dir = transform.split_dir(str(dest), "eval")
+    eval_dir = constants.split_dir(str(dest), "eval")
     data = read_split(examples_dir, "eval")
     shutil.rmtree(eval_dir)
     os.makedirs(eval_dir)
@@ -284,7 +292,7 @@ def test_without_a_readable_ingest_report_the_section_says_why(
 ):
     copy = tmp_path / "examples"
     shutil.copytree(examples_dir, copy)
-    report_file = copy / transform.REPORT_FILE
+    report_file = copy / constants.REPORT_FILE
     report_file.unlink()
     if content is not None:
         report_file.write_text(content)

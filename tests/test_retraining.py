@@ -14,7 +14,7 @@ from tfx.components.evaluator.constants import (
     ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY as BASELINE_URI,
 )
 
-from components.report.executor import METRICS_FILE, REFERENCE_ACCURACY
+from components.report.constants import METRICS_FILE, REFERENCE_ACCURACY
 from components.served_model.versions import same_model
 from pipeline.history import open_store
 from pipeline.pipeline import SERVED_MODEL_ID

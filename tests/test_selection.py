@@ -7,8 +7,9 @@ import collections
 import pytest
 
 from components.ingest import ucf101
+from components.ingest.constants import EVAL, TRAIN
 from components.ingest.errors import IngestError
-from components.ingest.selection import EVAL, TRAIN, SelectionSpec, select_videos
+from components.ingest.selection import SelectionSpec, select_videos
 from components.ingest.sources import VideoEntry
 from pipeline import demo_data
 

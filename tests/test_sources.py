@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from components.ingest import records, sources, transform, ucf101
+from components.ingest import constants, records, sources, transform, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError, SourceUnavailableError
 from components.ingest.selection import SelectionSpec
@@ -475,8 +475,8 @@ def test_remote_ingest_fetches_only_selected_members(server, videos_url, tiny_de
         assert report.written["eval"][name] >= 1  # group g01 is split 1's test group
 
     written = {}
-    for split in transform.SPLITS:
-        paths = glob.glob(os.path.join(transform.split_dir(out, split), "*"))
+    for split in constants.SPLITS:
+        paths = glob.glob(os.path.join(constants.split_dir(out, split), "*"))
         parsed = [records.from_example_bytes(r.numpy()) for r in tf.data.TFRecordDataset(paths)]
         assert len(parsed) == sum(report.written[split].values())
         assert all(len(r.jpeg_frames) == 8 and (r.height, r.width) == (64, 64) for r in parsed)

@@ -2,13 +2,13 @@
 exported signatures (agreement, streaming equivalence, input errors)."""
 
 import glob
-import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.training_summary import SUMMARY_FILE, WEIGHTS_HASH_FILE, TrainingSummary
 from tests.trained_model import RES, eval_records, train
 from trainer import determinism, run
 from trainer.config import TrainerConfig
@@ -16,19 +16,24 @@ from trainer.config import TrainerConfig
 pytestmark = pytest.mark.slow
 
 
+def read_summary(model_run_dir) -> TrainingSummary:
+    with open(os.path.join(model_run_dir, SUMMARY_FILE)) as f:
+        return TrainingSummary.from_json(f.read())
+
+
 def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
     fn_args, model = stream_model
-    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
-        summary = json.load(f)
-    assert summary["labels"] == ["SlideLeft", "SlideRight", "SlideUp"]
-    assert len(summary["history"]["loss"]) == 2
-    assert 0.0 <= summary["eval_multi_clip_accuracy"] <= 1.0
-    assert summary["checkpoint"] == "random_init"
+    summary = read_summary(fn_args.model_run_dir)
+    assert summary.labels == ("SlideLeft", "SlideRight", "SlideUp")
+    assert len(summary.history["loss"]) == 2
+    assert 0.0 <= summary.eval_multi_clip_accuracy <= 1.0
+    assert summary.checkpoint == "random_init"
+    assert list(summary.phases) == ["build_s", "fit_s", "export_s"]
     # The hash the run summary prints is that of the exported variables.
-    hash_file = os.path.join(os.path.dirname(fn_args.serving_model_dir), run.WEIGHTS_HASH_FILE)
+    hash_file = os.path.join(os.path.dirname(fn_args.serving_model_dir), WEIGHTS_HASH_FILE)
     with open(hash_file) as f:
-        assert f.read().strip() == summary["weights_sha256"]
-    assert determinism.weights_hash(model.model_variables) == summary["weights_sha256"]
+        assert f.read().strip() == summary.weights_sha256
+    assert determinism.weights_hash(model.model_variables) == summary.weights_sha256
     assert glob.glob(
         os.path.join(fn_args.model_run_dir, "**", "events.out.tfevents.*"), recursive=True
     )
@@ -220,11 +225,10 @@ def test_pretrained_checkpoint_from_url_is_restored_and_its_last_block_fine_tune
             epochs=1,
             train_views=1,
         )
-    with open(os.path.join(fn_args.model_run_dir, run.SUMMARY_FILE)) as f:
-        summary = json.load(f)
-    assert summary["checkpoint"] == url
-    assert "features_s" not in summary["phases"]  # no feature cache when unfrozen
-    assert len(summary["history"]["loss"]) == 1 and np.isfinite(summary["history"]["loss"]).all()
+    summary = read_summary(fn_args.model_run_dir)
+    assert summary.checkpoint == url
+    assert "features_s" not in summary.phases  # no feature cache when unfrozen
+    assert len(summary.history["loss"]) == 1 and np.isfinite(summary.history["loss"]).all()
     # The exported backbone holds the checkpoint's weights where frozen, and the last
     # block moved from them.
     exported = {v.name: v.numpy() for v in model.model_variables}
@@ -256,8 +260,7 @@ def test_warm_start_begins_from_the_base_models_weights(
     expected = base.signatures["frames"](frames=clip)["probabilities"].numpy()
     got = warm.signatures["frames"](frames=clip)["probabilities"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    with open(os.path.join(base_args.model_run_dir, run.SUMMARY_FILE)) as f:
-        assert json.load(f)["warm_start"] == ""
+    assert read_summary(base_args.model_run_dir).warm_start == ""
 
 
 def test_warm_start_refuses_a_model_of_other_classes(stream_model, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest import records, transform, ucf101
+from components.ingest import constants, records, transform, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
@@ -22,7 +22,7 @@ IN_MEMORY = ["--runner=DirectRunner", "--direct_num_workers=1"]
 
 
 def read_split(output_dir, split):
-    paths = sorted(glob.glob(os.path.join(transform.split_dir(output_dir, split), "*")))
+    paths = sorted(glob.glob(os.path.join(constants.split_dir(output_dir, split), "*")))
     assert paths, f"no shards for {split}"
     return [records.from_example_bytes(r.numpy()) for r in tf.data.TFRecordDataset(paths)]
 
@@ -95,7 +95,7 @@ def test_bad_videos_are_skipped_and_listed(tiny_demo, tmp_path):
     assert "truncated" in reasons[bad_names[0]] or "no frame" in reasons[bad_names[0]]
     written = len(read_split(out, "train")) + len(read_split(out, "eval"))
     assert written == report.selected - 3
-    with open(os.path.join(out, transform.REPORT_FILE)) as f:
+    with open(os.path.join(out, constants.REPORT_FILE)) as f:
         assert len(json.load(f)["bad"]) == 3
 
 
@@ -109,7 +109,7 @@ def test_too_many_bad_videos_fail_but_keep_what_was_written(tiny_demo, tmp_path)
     with pytest.raises(IngestError, match=r"3 of 27 videos could not be used"):
         transform.run_ingest(config, out, IN_MEMORY)
     assert len(read_split(out, "train")) + len(read_split(out, "eval")) == 24
-    assert os.path.exists(os.path.join(out, transform.REPORT_FILE))
+    assert os.path.exists(os.path.join(out, constants.REPORT_FILE))
 
 
 def test_folder_source_with_group_split(tiny_demo, tmp_path):

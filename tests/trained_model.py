@@ -11,7 +11,7 @@ import types
 
 import tensorflow as tf
 
-from components.ingest import transform
+from components.ingest import constants, transform
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
@@ -34,7 +34,7 @@ def ingest_examples(videos_zip: str, lists_zip: str, out: str) -> str:
 
 
 def patterns(examples_dir, split):
-    return [os.path.join(transform.split_dir(examples_dir, split), "*")]
+    return [os.path.join(constants.split_dir(examples_dir, split), "*")]
 
 
 def eval_records(examples_dir, n=3):

@@ -6,7 +6,6 @@ the Examples artifact the ingest wrote (`labels.txt` beside the splits).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -16,18 +15,16 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from components.ingest.constants import LABELS_FILE
 from components.ingest.contract import read_contract
-from components.ingest.transform import LABELS_FILE
 from components.served_model import versions
+from components.training_summary import SUMMARY_FILE, WEIGHTS_HASH_FILE, TrainingSummary
 from trainer import architecture, determinism, features
 from trainer import input as video_input
 from trainer.config import TrainerConfig
 from trainer.export import export_model
 from trainer.model import VideoClassifier, build_head, feature_dim, load_backbone
 from trainer.schedule import EpochLog, WarmupCosine
-
-SUMMARY_FILE = "training_summary.json"
-WEIGHTS_HASH_FILE = "weights.sha256"  # determinism.weights_hash of the exported model
 
 
 def run_fn(fn_args) -> None:
@@ -93,16 +90,17 @@ def train_and_export(
     serving_model_dir: str,
     model_run_dir: str,
     base_model: str | None = None,
-) -> dict:
-    """Builds, fine-tunes and exports the classifier; returns the training summary.
+) -> TrainingSummary:
+    """Builds, fine-tunes and exports the classifier; returns the training summary
+    (also written to `model_run_dir`, `SUMMARY_FILE`).
 
     `base_model`: an exported model to start from (warm start), or None.
     """
     start = time.monotonic()
-    classifier, arch, summary = train(
+    classifier, arch, fitted = train(
         config, train_files, eval_files, labels, model_run_dir, base_model
     )
-    phases = summary.pop("phases")
+    phases = fitted["phases"]
     # The ingest's frame settings travel with the model (components/ingest/contract.py).
     contract = read_contract(examples_dir_of(train_files))
     export_model(classifier, labels, config, arch, serving_model_dir, contract)
@@ -114,22 +112,25 @@ def train_and_export(
     model_dir = os.path.dirname(serving_model_dir.rstrip("/"))
     with tf.io.gfile.GFile(os.path.join(model_dir, WEIGHTS_HASH_FILE), "w") as f:
         f.write(weights + "\n")
-    summary.update(
-        weights_sha256=weights,
-        labels=labels,
+    summary = TrainingSummary(
+        labels=tuple(labels),
+        eval_multi_clip_accuracy=fitted["eval_multi_clip_accuracy"],
+        eval_single_clip_accuracy=fitted["eval_single_clip_accuracy"],
+        history=fitted["history"],
         phases=phases,
         seconds=time.monotonic() - start,
+        weights_sha256=weights,
         variant=arch.variant,
         checkpoint=config.checkpoint or "random_init",
         warm_start=base_model or "",
     )
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, SUMMARY_FILE), "w") as f:
-        f.write(json.dumps(summary, indent=2))
+        f.write(summary.to_json())
     logging.info(
         "trained in %.0f s; eval multi-clip accuracy %.3f",
-        summary["seconds"],
-        summary["eval_multi_clip_accuracy"],
+        summary.seconds,
+        summary.eval_multi_clip_accuracy,
     )
     return summary
 

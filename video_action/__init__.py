@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from tfx import types
 
+from components.report import constants as report_constants
+
 
 class HtmlReport(types.Artifact):
     """A folder holding report.html and its figures (ModelReport's output)."""
 
-    TYPE_NAME = "video_action.HtmlReport"
+    TYPE_NAME = report_constants.ARTIFACT_TYPE  # "video_action.HtmlReport"

@@ -14,7 +14,7 @@ from tfx.types import artifact_utils
 
 from components.data_gate import checks, reference, schema, summary
 from components.data_gate.config import OFF, DataGateConfig
-from components.ingest import contract, records, transform
+from components.ingest import constants, contract, records
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's layout: Split-<name>/SchemaDiff.pb
 STATISTICS_FILE = "FeatureStats.pb"  # StatisticsGen's
@@ -119,11 +119,11 @@ class Executor(base_executor.BaseExecutor):
         reference_dir = exec_properties["reference_dir"]
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         statistics = artifact_utils.get_single_instance(input_dict["statistics"])
-        with tf.io.gfile.GFile(os.path.join(examples.uri, transform.REPORT_FILE)) as f:
+        with tf.io.gfile.GFile(os.path.join(examples.uri, constants.REPORT_FILE)) as f:
             report = json.load(f)
         frames = contract.read_contract(examples.uri)  # the ingest writes it beside the splits
         span = int(examples.span or 0)
-        stats = {split: read_statistics(statistics.uri, split) for split in transform.SPLITS}
+        stats = {split: read_statistics(statistics.uri, split) for split in constants.SPLITS}
         span_summary = summary.summarize(span, report, list(stats.values()))
         previous = reference.read_reference(reference_dir)
         ref_summary, ref_stats = previous if previous else (None, None)

@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.ingest import contract, spans, transform
+from components.ingest import constants, contract, spans, transform
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 
@@ -57,7 +57,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
         logging.info("VideoIngest reads span %d: %s", resolved.span, resolved.source)
         examples = artifact_utils.get_single_instance(output_dict["examples"])
-        examples.split_names = artifact_utils.encode_split_names(list(transform.SPLITS))
+        examples.split_names = artifact_utils.encode_split_names(list(constants.SPLITS))
         examples.span = resolved.span
         examples.set_string_custom_property("source", resolved.source)
         examples.set_string_custom_property(
@@ -82,14 +82,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property(
             contract.PROPERTY, contract.FrameContract.of_ingest(config).to_json()
         )
-        for split in transform.SPLITS:
+        for split in constants.SPLITS:
             examples.set_int_custom_property(f"num_{split}", sum(report.written[split].values()))
         examples.set_int_custom_property("num_bad", len(report.bad))
         examples.set_int_custom_property("num_duplicate_groups", len(report.duplicates))
         examples.set_int_custom_property("num_video_warnings", len(report.video_warnings))
         logging.info(
             "VideoIngest wrote %s to %s (%d bad)",
-            {s: sum(report.written[s].values()) for s in transform.SPLITS},
+            {s: sum(report.written[s].values()) for s in constants.SPLITS},
             examples.uri,
             len(report.bad),
         )

@@ -14,10 +14,9 @@ import random
 from absl import logging
 
 from components.ingest import ucf101
+from components.ingest.constants import EVAL, TRAIN
 from components.ingest.errors import IngestError
 from components.ingest.sources import VideoEntry
-
-TRAIN, EVAL = "train", "eval"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,23 +18,23 @@ from absl import logging
 
 from components.ingest import contract, duplicates, records, sources, ucf101
 from components.ingest.config import IngestConfig
+from components.ingest.constants import (
+    BAD_PREFIX,
+    CONTENT_PREFIX,
+    EVAL,
+    LABELS_FILE,
+    RECORD_PREFIX,
+    REPORT_FILE,
+    SPLITS,
+    TRAIN,
+    WARNINGS_PREFIX,
+    split_dir,
+)
 from components.ingest.errors import IngestError
-from components.ingest.selection import EVAL, TRAIN, PlannedVideo, Selection, select_videos
+from components.ingest.selection import PlannedVideo, Selection, select_videos
 from components.ingest.video import Clip, VideoDecodeError, decode_clip, encode_jpeg
 
-SPLITS = (TRAIN, EVAL)
-RECORD_PREFIX = "data_tfrecord"
-LABELS_FILE = "labels.txt"
-REPORT_FILE = "ingest_report.json"
-BAD_PREFIX = "bad_videos"
-WARNINGS_PREFIX = "video_warnings"
-CONTENT_PREFIX = "video_contents"
 _BAD, _WARN, _CONTENT = "bad", "warn", "content"
-
-
-def split_dir(output_dir: str, split: str) -> str:
-    """Where TFX expects the shards of one split of an Examples artifact."""
-    return os.path.join(output_dir, f"Split-{split}")
 
 
 def plan_ingest(config: IngestConfig) -> tuple[Selection, list[str]]:

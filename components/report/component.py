@@ -8,6 +8,8 @@ Usage:
         model_run=trainer.outputs["model_run"],
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
+        metric_names=pipeline.evaluation.report_metric_names(top_k=5),
+        top_k=5,
         gallery_size=12,
         data_gate=data_gate.outputs["anomalies"],  # optional
         reference_evaluation=reference_evaluator.outputs["evaluation"],  # optional,
@@ -29,6 +31,8 @@ the fixed reference set's figures beside the span's), `confusion_matrix.png` and
 
 from __future__ import annotations
 
+import json
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -40,9 +44,12 @@ from video_action import HtmlReport
 
 class ModelReportSpec(types.ComponentSpec):
     """Inputs: the Evaluator's outputs, the Trainer's run and model, the ingest's
-    examples; output: the report. `gallery_size`: most misclassified clips shown (0: off)."""
+    examples; output: the report. `gallery_size`: most misclassified clips shown (0: off).
+    `metric_names`: JSON object, the TFMA metric behind each headline figure (keys
+    `constants.METRIC_NAMES`), so the report reads what the Evaluator computed."""
 
     PARAMETERS = {
+        "metric_names": ExecutionParameter(type=str),
         "top_k": ExecutionParameter(type=int, optional=True),
         "gallery_size": ExecutionParameter(type=int, optional=True),
     }
@@ -76,6 +83,7 @@ class ModelReport(base_component.BaseComponent):
         model_run,
         examples,
         model,
+        metric_names: dict[str, str],
         top_k: int = 5,
         gallery_size: int = gallery.DEFAULT_SIZE,
         data_gate=None,
@@ -90,6 +98,7 @@ class ModelReport(base_component.BaseComponent):
             model_run=model_run,
             examples=examples,
             model=model,
+            metric_names=json.dumps(metric_names, sort_keys=True),
             data_gate=data_gate,
             reference_evaluation=reference_evaluation,
             reference_blessing=reference_blessing,

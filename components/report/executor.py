@@ -15,35 +15,60 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.data_gate import checks as gate_checks
-from components.ingest import transform
+from components.ingest import constants
 from components.report import data, figures, gallery, results
+from components.report.constants import (
+    BLESSED_PROPERTY,
+    HEADLINE_PROPERTY,
+    HEATMAP_FILE,
+    MEAN_CLASS_ACCURACY,
+    METRICS_FILE,
+    MODEL_PROPERTY,
+    REASONS_PROPERTY,
+    REFERENCE_ACCURACY,
+    REPORT_FILE,
+)
 from components.report.render import data_gate_section, render_report
-from pipeline import evaluation
-from trainer.run import SUMMARY_FILE
-
-REPORT_FILE = "report.html"
-HEATMAP_FILE = "confusion_matrix.png"
-METRICS_FILE = "metrics.json"
+from components.training_summary import SUMMARY_FILE, TrainingSummary
 
 
-def headline_keys(top_k: int, num_classes: int) -> dict[str, str]:
-    """Report titles -> metric names (TFMA's `output/metric`, as pipeline.evaluation asks)."""
+def headline_keys(metric_names: dict[str, str], top_k: int, num_classes: int) -> dict[str, str]:
+    """Report titles -> metric names (TFMA's `output/metric`).
+
+    `metric_names` is what the Evaluator was asked to compute (ModelReport's
+    `metric_names`, keys `METRIC_NAMES`);
+    top-k accuracy is left out with fewer than `top_k` classes, where it is always 1.
+
+    Raises:
+      ValueError: `metric_names` lacks one of those keys.
+    """
+    missing = sorted(
+        {"multi_clip_accuracy", "single_clip_accuracy", "top_k_accuracy"} - set(metric_names)
+    )
+    if missing:
+        raise ValueError(f"ModelReport's metric_names lack {missing}; the pipeline passes them")
     keys = {
-        "accuracy (multi-clip)": f"{evaluation.MULTI_CLIP}/{evaluation.ACCURACY}",
-        "accuracy (single-clip)": f"{evaluation.SINGLE_CLIP}/{evaluation.ACCURACY}",
+        "accuracy (multi-clip)": metric_names["multi_clip_accuracy"],
+        "accuracy (single-clip)": metric_names["single_clip_accuracy"],
     }
     if num_classes >= top_k:
-        keys[f"top-{top_k} accuracy"] = f"{evaluation.MULTI_CLIP}/{evaluation.top_k_name(top_k)}"
-    keys["mean class accuracy"] = "mean_class_accuracy"
+        keys[f"top-{top_k} accuracy"] = metric_names["top_k_accuracy"]
+    keys["mean class accuracy"] = MEAN_CLASS_ACCURACY
     return keys
 
 
-def read_training_summary(model_run_uri: str) -> dict:
+def read_training_summary(model_run_uri: str) -> TrainingSummary:
+    """The Trainer's summary in its ModelRun artifact.
+
+    Raises:
+      FileNotFoundError: there is none.
+      components.training_summary.TrainingSummaryError: it cannot be parsed.
+    """
     path = os.path.join(model_run_uri, SUMMARY_FILE)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{path} not found: the Trainer's run_fn writes it")
     with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+        return TrainingSummary.from_json(f.read(), path)
 
 
 def read_data_summary(examples_uri: str) -> data.DataSummary:
@@ -52,7 +77,7 @@ def read_data_summary(examples_uri: str) -> data.DataSummary:
     Raises:
       data.DataReportError: it is missing or cannot be read; the message says what to do.
     """
-    path = os.path.join(examples_uri, transform.REPORT_FILE)
+    path = os.path.join(examples_uri, constants.REPORT_FILE)
     if not tf.io.gfile.exists(path):
         raise data.DataReportError(
             f"{path} not found: these Examples were not written by VideoIngest (or by a "
@@ -78,28 +103,35 @@ def data_or_why_not(examples_uri: str) -> tuple[data.DataSummary | None, str]:
 
 def eval_shards(examples_uri: str) -> list[str]:
     """The eval split's TFRecord shards, sorted (the order the gallery numbers them)."""
-    pattern = os.path.join(transform.split_dir(examples_uri, "eval"), "*")
+    pattern = os.path.join(constants.split_dir(examples_uri, "eval"), "*")
     return sorted(tf.io.gfile.glob(pattern))
 
 
-def misclassified_gallery(model_dir: str, examples_uri: str, size: int) -> gallery.Gallery:
-    """The candidate model (SavedModel in `model_dir`) run on the eval split; its
-    `size` most confident mistakes.
+def misclassified_gallery(
+    model_dir: str, labels: list[str], examples_uri: str, size: int
+) -> gallery.Gallery:
+    """The candidate model (SavedModel in `model_dir`, classes `labels`) run on the
+    eval split through its `serving_default` signature; its `size` most confident
+    mistakes.
 
     Raises:
-      trainer.inference.InferenceError: `model_dir` holds no model this pipeline exported.
+      ValueError: `model_dir` holds no SavedModel with a `serving_default` signature
+        that maps serialized `examples` to `probabilities`.
     """
-    from trainer import inference
-
     if size <= 0:
         return gallery.Gallery((), 0, 0, 0)
-    model = inference.load_model(model_dir)
-    serve = model.module.signatures["serving_default"]
+    try:
+        serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    except (OSError, KeyError, tf.errors.OpError) as e:
+        raise ValueError(
+            f"ModelReport: {model_dir} holds no SavedModel with a serving_default signature "
+            f"({e}); the Trainer's run_fn (trainer/run.py) exports one"
+        ) from e
     shards = eval_shards(examples_uri)
     scored = gallery.score_split(
         lambda batch: serve(examples=tf.constant(batch))["probabilities"].numpy(), shards
     )
-    found = gallery.build_gallery(scored, list(model.labels), shards, size)
+    found = gallery.build_gallery(scored, labels, shards, size)
     logging.info("ModelReport: the model got %d of %d eval clips wrong", found.wrong, found.scored)
     return found
 
@@ -121,9 +153,6 @@ def data_gate_fragment(anomalies: list[types.Artifact]) -> str:
     return data_gate_section(
         verdict, json.loads(findings) if findings else [], json.loads(drift) if drift else None
     )
-
-
-REFERENCE_ACCURACY = "reference accuracy (multi-clip)"
 
 
 def read_reference(
@@ -154,11 +183,12 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         report = artifact_utils.get_single_instance(output_dict["report"])
         top_k = int(exec_properties.get("top_k") or 5)
+        metric_names = json.loads(exec_properties["metric_names"])
         size = exec_properties.get("gallery_size")
         size = gallery.DEFAULT_SIZE if size is None else int(size)
 
         training = read_training_summary(model_run.uri)
-        labels = list(training["labels"])
+        labels = list(training.labels)
         evaluation = results.load_evaluation(evaluation_artifact.uri, len(labels))
         classes = results.class_metrics(evaluation.confusion)
         reference, reference_blessed = read_reference(input_dict, len(labels))
@@ -168,12 +198,13 @@ class Executor(base_executor.BaseExecutor):
         if reference is not None:
             reasons += [f"reference set: {f}" for f in reference.failures]
         model_uri = blessing.get_string_custom_property("current_model") or "unknown"
-        keys = headline_keys(top_k, len(labels))
+        keys = headline_keys(metric_names, top_k, len(labels))
 
         summary_of_data, data_absent = data_or_why_not(examples.uri)
         gate = data_gate_fragment(input_dict.get("data_gate") or [])
         mistakes = misclassified_gallery(
             path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
+            labels,
             examples.uri,
             size,
         )
@@ -189,7 +220,7 @@ class Executor(base_executor.BaseExecutor):
             labels=labels,
             headline_keys=keys,
             heatmap_png=heatmap,
-            curves_png=figures.training_curves(training.get("history", {})),
+            curves_png=figures.training_curves(training.history),
             training=training,
             data=summary_of_data,
             data_absent=data_absent,
@@ -202,9 +233,9 @@ class Executor(base_executor.BaseExecutor):
         _write(os.path.join(report.uri, REPORT_FILE), page)
         _write(os.path.join(report.uri, HEATMAP_FILE), heatmap)
         headline = {
-            title: (classes.mean_class_accuracy if key == "mean_class_accuracy" else value)
+            title: (classes.mean_class_accuracy if key == MEAN_CLASS_ACCURACY else value)
             for title, key in keys.items()
-            if (value := evaluation.metric(key)) is not None or key == "mean_class_accuracy"
+            if (value := evaluation.metric(key)) is not None or key == MEAN_CLASS_ACCURACY
         }
         multi_clip = keys["accuracy (multi-clip)"]
         if reference is not None and reference.metric(multi_clip) is not None:
@@ -242,8 +273,8 @@ class Executor(base_executor.BaseExecutor):
                 "videos": int(reference.confusion.sum()),
             }
         _write(os.path.join(report.uri, METRICS_FILE), json.dumps(summary, indent=2))
-        report.set_int_custom_property("blessed", int(blessed))
-        report.set_string_custom_property("headline", json.dumps(headline))
-        report.set_string_custom_property("reasons", json.dumps(reasons))
-        report.set_string_custom_property("model", model_uri)
+        report.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
+        report.set_string_custom_property(HEADLINE_PROPERTY, json.dumps(headline))
+        report.set_string_custom_property(REASONS_PROPERTY, json.dumps(reasons))
+        report.set_string_custom_property(MODEL_PROPERTY, model_uri)
         logging.info("ModelReport wrote %s", os.path.join(report.uri, REPORT_FILE))

@@ -7,6 +7,7 @@ import html
 import math
 from collections.abc import Sequence
 
+from components.report.constants import MEAN_CLASS_ACCURACY
 from components.report.data import DataSummary
 from components.report.gallery import Gallery
 from components.report.results import (
@@ -16,6 +17,7 @@ from components.report.results import (
     Evaluation,
     class_metrics,
 )
+from components.training_summary import TrainingSummary
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -198,7 +200,7 @@ def headline_rows(
     rows = []
     for title, key in keys.items():
         value = evaluation.metric(key)
-        if key == "mean_class_accuracy":
+        if key == MEAN_CLASS_ACCURACY:
             value = classes.mean_class_accuracy
         if value is None:
             continue
@@ -247,7 +249,7 @@ def render_report(
     headline_keys: dict[str, str],
     heatmap_png: bytes,
     curves_png: bytes | None,
-    training: dict,
+    training: TrainingSummary,
     data: DataSummary | None = None,
     data_absent: str = "",
     data_checks: Sequence[str] = (),
@@ -285,7 +287,7 @@ def render_report(
         ]
         for i, label in enumerate(labels)
     ]
-    phases = training.get("phases", {})
+    phases = training.phases
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in phases.items())
     baseline_note = (
         ""
@@ -312,8 +314,8 @@ the centre window alone. Mean class accuracy is the mean of the per-class recall
 {gallery_section(gallery)}
 {data_section(data, data_absent, data_checks)}
 <h2>Training</h2>
-<p class="muted">Weights: {html.escape(str(training.get("checkpoint", "unknown")))};
-variant {html.escape(str(training.get("variant", "?")))}; {html.escape(timing)}</p>
+<p class="muted">Weights: {html.escape(training.checkpoint or "unknown")};
+variant {html.escape(training.variant or "?")}; {html.escape(timing)}</p>
 {_img(curves_png, "training curves")}
 </body></html>
 """

@@ -28,7 +28,7 @@ def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
     assert len(summary.history["loss"]) == 2
     assert 0.0 <= summary.eval_multi_clip_accuracy <= 1.0
     assert summary.checkpoint == "random_init"
-    assert list(summary.phases) == ["build_s", "fit_s", "export_s"]
+    assert list(summary.phases) == ["build_s", "features_s", "fit_s", "export_s"]  # frozen
     # The hash the run summary prints is that of the exported variables.
     hash_file = os.path.join(os.path.dirname(fn_args.serving_model_dir), WEIGHTS_HASH_FILE)
     with open(hash_file) as f:

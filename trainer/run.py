@@ -6,6 +6,7 @@ the Examples artifact the ingest wrote (`labels.txt` beside the splits).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -62,7 +63,11 @@ def examples_dir_of(file_patterns: list[str]) -> str:
 
 
 def labels_of(file_patterns: list[str]) -> list[str]:
-    """Label names stored by the ingest beside the split folders."""
+    """Label names stored by the ingest beside the split folders.
+
+    Raises:
+      FileNotFoundError: there is no labels file (Examples not written by VideoIngest).
+    """
     examples_dir = examples_dir_of(file_patterns)
     path = os.path.join(examples_dir, LABELS_FILE)
     if not tf.io.gfile.exists(path):
@@ -82,6 +87,25 @@ def choose_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+class PhaseTimer:
+    """Wall time (s) of the training's phases, `<name>_s` in the order they ran."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[f"{name}_s"] = time.monotonic() - start
+
+    def total(self) -> float:
+        return time.monotonic() - self.start
+
+
 def train_and_export(
     config: TrainerConfig,
     train_files,
@@ -95,31 +119,25 @@ def train_and_export(
     (also written to `model_run_dir`, `SUMMARY_FILE`).
 
     `base_model`: an exported model to start from (warm start), or None.
+
+    Raises:
+      FileNotFoundError: the examples have no labels file (not VideoIngest's).
+      ValueError: `base_model` does not fit these classes or this architecture.
     """
-    start = time.monotonic()
+    timer = PhaseTimer()
     classifier, arch, fitted = train(
-        config, train_files, eval_files, labels, model_run_dir, base_model
+        config, train_files, eval_files, labels, model_run_dir, base_model, timer
     )
-    phases = fitted["phases"]
-    # The ingest's frame settings travel with the model (components/ingest/contract.py).
-    contract = read_contract(examples_dir_of(train_files))
-    export_model(classifier, labels, config, arch, serving_model_dir, contract)
-    if arch.causal:
-        _write_tflite(classifier, config, train_files, serving_model_dir)
-    phases["export_s"] = time.monotonic() - start - sum(phases.values())
-    weights = determinism.weights_hash(classifier.variables)
-    # Beside the SavedModel (in TFX: the Model artifact's folder), for the run summary.
-    model_dir = os.path.dirname(serving_model_dir.rstrip("/"))
-    with tf.io.gfile.GFile(os.path.join(model_dir, WEIGHTS_HASH_FILE), "w") as f:
-        f.write(weights + "\n")
+    with timer.phase("export"):
+        export(classifier, arch, config, labels, train_files, serving_model_dir)
     summary = TrainingSummary(
         labels=tuple(labels),
         eval_multi_clip_accuracy=fitted["eval_multi_clip_accuracy"],
         eval_single_clip_accuracy=fitted["eval_single_clip_accuracy"],
         history=fitted["history"],
-        phases=phases,
-        seconds=time.monotonic() - start,
-        weights_sha256=weights,
+        phases=timer.seconds,
+        seconds=timer.total(),
+        weights_sha256=write_weights_hash(classifier, serving_model_dir),
         variant=arch.variant,
         checkpoint=config.checkpoint or "random_init",
         warm_start=base_model or "",
@@ -135,23 +153,34 @@ def train_and_export(
     return summary
 
 
-def train(
-    config: TrainerConfig,
-    train_files,
-    eval_files,
-    labels: list[str],
-    model_run_dir: str,
-    base_model: str | None = None,
-) -> tuple[VideoClassifier, architecture.MovinetArch, dict]:
-    """Builds and fine-tunes the classifier (no export): (classifier, arch, summary).
+def export(classifier, arch, config: TrainerConfig, labels, train_files, serving_model_dir: str):
+    """The SavedModel in `serving_model_dir`, carrying the ingest's frame contract
+    (components/ingest/contract.py); stream models also get `model.tflite`."""
+    contract = read_contract(examples_dir_of(train_files))
+    export_model(classifier, labels, config, arch, serving_model_dir, contract)
+    if arch.causal:
+        _write_tflite(classifier, config, train_files, serving_model_dir)
 
-    Deterministic (unless `config.deterministic` is false): the same config and
-    records (in any shard layout) give the same weights on one machine
-    (`determinism.seed_everything`, records in a canonical order). The summary
-    holds the history, the eval accuracies and `phases` (s).
+
+def write_weights_hash(classifier, serving_model_dir: str) -> str:
+    """`WEIGHTS_HASH_FILE` beside the SavedModel (in TFX: the Model artifact's folder),
+    for the run summary; returns the hash (64 hex digits)."""
+    weights = determinism.weights_hash(classifier.variables)
+    model_dir = os.path.dirname(serving_model_dir.rstrip("/"))
+    with tf.io.gfile.GFile(os.path.join(model_dir, WEIGHTS_HASH_FILE), "w") as f:
+        f.write(weights + "\n")
+    return weights
+
+
+def build_classifier(
+    config: TrainerConfig, labels: list[str], base_model: str | None = None
+) -> tuple[VideoClassifier, architecture.MovinetArch, tf.distribute.Strategy]:
+    """The backbone (restored, or random with `random_init`) under a new head, in the
+    strategy's scope; from `base_model`'s weights when given (warm start).
+
+    Raises:
+      ValueError: `base_model` does not fit these classes or this architecture.
     """
-    start = time.monotonic()
-    determinism.seed_everything(config.seed, config.deterministic)
     arch = architecture.arch_for(config.model_id, config.variant)
     if config.mixed_precision and tf.config.list_logical_devices("GPU"):
         tf_keras.mixed_precision.set_global_policy("mixed_float16")
@@ -169,31 +198,59 @@ def train(
         classifier = VideoClassifier(backbone, head, arch)
         if base_model:
             warm_start(classifier, labels, base_model)
-    window = dict(window=config.window_frames, resolution=config.resolution, seed=config.seed)
-    train_ds = video_input.clips_dataset(
-        train_files,
-        views=config.train_views,
-        training=True,
-        crop_min_area=config.aug_min_area_ratio,
-        **window,
-    )
-    eval_records = video_input.records_of(eval_files)  # read and sorted once
-    eval_ds = video_input.clips_dataset(
-        eval_records, views=config.eval_views, training=False, **window
-    )
-    callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
-    phases = {"build_s": time.monotonic() - start}
+    return classifier, arch, strategy
+
+
+def train(
+    config: TrainerConfig,
+    train_files,
+    eval_files,
+    labels: list[str],
+    model_run_dir: str,
+    base_model: str | None = None,
+    timer: PhaseTimer | None = None,
+) -> tuple[VideoClassifier, architecture.MovinetArch, dict]:
+    """Builds and fine-tunes the classifier (no export): (classifier, arch, summary).
+
+    Deterministic (unless `config.deterministic` is false): the same config and
+    records (in any shard layout) give the same weights on one machine
+    (`determinism.seed_everything`, records in a canonical order). The summary
+    holds the history, the eval accuracies and `phases` (s, `timer`'s so far).
+
+    Raises:
+      ValueError: `base_model` does not fit these classes or this architecture.
+    """
+    timer = timer or PhaseTimer()
+    with timer.phase("build"):
+        determinism.seed_everything(config.seed, config.deterministic)
+        classifier, arch, strategy = build_classifier(config, labels, base_model)
+        window = dict(window=config.window_frames, resolution=config.resolution, seed=config.seed)
+        train_ds = video_input.clips_dataset(
+            train_files,
+            views=config.train_views,
+            training=True,
+            crop_min_area=config.aug_min_area_ratio,
+            **window,
+        )
+        eval_records = video_input.records_of(eval_files)  # read and sorted once
+        eval_ds = video_input.clips_dataset(
+            eval_records, views=config.eval_views, training=False, **window
+        )
+        callbacks = [tf_keras.callbacks.TensorBoard(log_dir=model_run_dir)]
+    backbone, head = classifier.backbone, classifier.head
     if config.frozen:
-        forward = features.feature_function(backbone, arch, config.window_frames, config.resolution)
-        train_features = features.extract_features(
-            backbone, arch, train_ds, config.batch_size, "train", forward
-        )
-        eval_features = features.extract_features(
-            backbone, arch, eval_ds, config.batch_size, "eval", forward
-        )
-        phases["features_s"] = time.monotonic() - start - sum(phases.values())
+        with timer.phase("features"):
+            forward = features.feature_function(
+                backbone, arch, config.window_frames, config.resolution
+            )
+            train_features = features.extract_features(
+                backbone, arch, train_ds, config.batch_size, "train", forward
+            )
+            eval_features = features.extract_features(
+                backbone, arch, eval_ds, config.batch_size, "eval", forward
+            )
         schedule = features.lr_schedule_callback(config)  # per epoch: the head is quick
-        with strategy.scope():
+        with timer.phase("fit"), strategy.scope():
             summary = features.train_head(
                 head,
                 train_features,
@@ -207,12 +264,11 @@ def train(
         # centre window only: all `eval_views` of them cost the demo ~40 s of its
         # ~230 s fit. The summary's accuracies still average every view, once, after.
         centre_ds = video_input.clips_dataset(eval_records, views=1, training=False, **window)
-        with strategy.scope():
+        with timer.phase("fit"), strategy.scope():
             summary = _train_end_to_end(
                 classifier, train_ds, centre_ds, eval_ds, config, len(labels), callbacks
             )
-    phases["fit_s"] = time.monotonic() - start - sum(phases.values())
-    summary["phases"] = phases
+    summary["phases"] = dict(timer.seconds)
     return classifier, arch, summary
 
 
@@ -238,7 +294,12 @@ def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_
 
 
 def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:
-    """Copies an exported model's weights into `classifier` (same architecture, classes)."""
+    """Copies an exported model's weights into `classifier` (same architecture, classes).
+
+    Raises:
+      ValueError: `base_model` is not this trainer's export, or has other classes or
+        another architecture.
+    """
     exported = tf.saved_model.load(base_model)
     if not hasattr(exported, "model_variables"):
         raise ValueError(f"warm_start: {base_model} is not a model this trainer exported")

@@ -34,7 +34,7 @@ from bench import write_results  # noqa: E402
 
 def ingest_demo(config, work: str) -> str:
     """The demo's Examples (ingested once into `work`); returns their folder."""
-    from components.ingest import transform
+    from components.ingest import beam_ingest
     from pipeline.beam import direct_runner_args
     from pipeline.demo_data import write_demo_dataset
 
@@ -42,7 +42,7 @@ def ingest_demo(config, work: str) -> str:
         write_demo_dataset(os.path.dirname(config.ingest.source) or ".")
     examples = os.path.join(work, "examples")
     if not os.path.isdir(examples):
-        transform.run_ingest(config.ingest, examples, direct_runner_args(1))
+        beam_ingest.run_ingest(config.ingest, examples, direct_runner_args(1))
     return examples
 
 

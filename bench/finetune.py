@@ -101,7 +101,7 @@ def tutorial_finetune(train, evaluation, num_classes, args) -> dict:
 
 def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overrides) -> dict:
     """Ingest then the Trainer's `train_and_export`; `overrides`: more TrainerConfig fields."""
-    from components.ingest import constants, transform
+    from components.ingest import beam_ingest, constants
     from components.ingest.config import IngestConfig
     from components.ingest.selection import SelectionSpec
     from components.ingest.video import FrameSpec
@@ -116,7 +116,7 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overr
         selection=SelectionSpec(split=0, eval_fraction=1 / 3, seed=args.seed),
         frames=FrameSpec(height=args.resolution, width=args.resolution),
     )
-    transform.run_ingest(ingest, examples, direct_runner_args(2))
+    beam_ingest.run_ingest(ingest, examples, direct_runner_args(2))
     ingest_s = time.perf_counter() - start
     config = TrainerConfig(
         checkpoint=args.checkpoint,

@@ -76,8 +76,8 @@ def tutorial_frames_from_video_file(video_path, n_frames, output_size=(224, 224)
 def ours_per_core(paths: list[str], spec) -> None:
     """The DoFn's per-video work (decode once, sample, resize, JPEG, serialize)."""
     from components.ingest import records
+    from components.ingest.beam_ingest import clip_record
     from components.ingest.config import IngestConfig
-    from components.ingest.transform import clip_record
     from components.ingest.video import decode_clip
 
     config = IngestConfig(source="bench", frames=spec)
@@ -103,12 +103,12 @@ BEAM_MODES = {
 
 
 def beam_ingest(folder: str, out: str, beam_args: list[str], spec) -> None:
-    from components.ingest import transform
+    from components.ingest import beam_ingest
     from components.ingest.config import IngestConfig
     from components.ingest.selection import SelectionSpec
 
     config = IngestConfig(source=folder, selection=SelectionSpec(split=0), frames=spec)
-    transform.run_ingest(config, out, beam_args)
+    beam_ingest.run_ingest(config, out, beam_args)
 
 
 def timed(fn, *args) -> float:

@@ -290,7 +290,7 @@ def _ingest_config(args):
 
 
 def _run_ingest(args, beam_args: list[str]) -> int:
-    from components.ingest import transform
+    from components.ingest import beam_ingest
     from pipeline.beam import local_beam_args
 
     config = _ingest_config(args)
@@ -303,7 +303,7 @@ def _run_ingest(args, beam_args: list[str]) -> int:
     beam_args = local_beam_args(beam_args, args.workers)
     print(f"ingesting {config.source} -> {args.output}", file=sys.stderr)
     start = time.monotonic()
-    report = transform.run_ingest(config, args.output, beam_args)
+    report = beam_ingest.run_ingest(config, args.output, beam_args)
     elapsed = time.monotonic() - start
     _print_report(report, args.output, elapsed)
     return 0

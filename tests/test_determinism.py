@@ -1,6 +1,6 @@
 """Two trainings on the same records give the same weights, whatever the shard
 layout the ingest (Beam's DirectRunner) happened to write (trainer/determinism.py,
-trainer/input.py `canonical_records`), and what the per-epoch validation scores."""
+trainer/video_input.py `canonical_records`), and what the per-epoch validation scores."""
 
 import glob
 import os
@@ -11,8 +11,7 @@ import tensorflow as tf
 
 from components.ingest import records
 from tests.trained_model import eval_records, patterns
-from trainer import determinism, run
-from trainer import input as video_input
+from trainer import determinism, run, video_input
 from trainer.config import TrainerConfig
 
 CONFIG = dict(

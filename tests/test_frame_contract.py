@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest import constants, contract, records, transform
+from components.ingest import beam_ingest, constants, contract, records
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameReader, FrameSpec
@@ -40,7 +40,7 @@ def trained(tiny_demo, tmp_path_factory):
         jpeg_quality=70,
     )
     out = str(tmp_path_factory.mktemp("contract_examples"))
-    transform.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
+    beam_ingest.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
     fn_args, _ = trained_model.train(out, tmp_path_factory, epochs=1)
     return config, out, inference.load_model(fn_args.serving_model_dir)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.ingest import constants, transform
+from components.ingest import beam_ingest, constants
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
@@ -53,7 +53,7 @@ def assert_sampled_at_5fps(timestamps_us, num_real: int, fps: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def real_examples(tmp_path_factory) -> tuple[str, transform.IngestReport]:
+def real_examples(tmp_path_factory) -> tuple[str, beam_ingest.IngestReport]:
     """The real clips ingested (two classes, group split, FRAMES): (folder, report)."""
     root = tmp_path_factory.mktemp("real")
     folder = real_clips_folder(root / "videos")
@@ -61,7 +61,7 @@ def real_examples(tmp_path_factory) -> tuple[str, transform.IngestReport]:
         source=str(folder), selection=SelectionSpec(eval_fraction=0.5), frames=FRAMES
     )
     out = str(root / "out")
-    return out, transform.run_ingest(config, out, IN_MEMORY)
+    return out, beam_ingest.run_ingest(config, out, IN_MEMORY)
 
 
 def test_real_clips_are_ingested_with_their_sample_times(real_examples):
@@ -123,7 +123,7 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
     frames = FrameSpec(frames_per_video=4, height=16, width=16)
     config = IngestConfig(source=str(folder), frames=frames)
     out = str(tmp_path / "warn")
-    report = transform.run_ingest(config, out, IN_MEMORY)
+    report = beam_ingest.run_ingest(config, out, IN_MEMORY)
     assert [w["video"] for w in report.video_warnings] == ["Left/webcam.avi"]
     assert "1000 fps is not plausible" in report.video_warnings[0]["warning"]
     (group,) = report.duplicates
@@ -134,16 +134,16 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
     assert written == 8
 
     dropped = str(tmp_path / "drop")
-    report = transform.run_ingest(
+    report = beam_ingest.run_ingest(
         dataclasses.replace(config, duplicates="drop"), dropped, IN_MEMORY
     )
     kept = {r.media_id for s in constants.SPLITS for r in read_split(dropped, s)}
     assert len(kept) == 6 and not {"Left_0.avi", "copy_of_left.avi"} & kept
     assert sum(sum(c.values()) for c in report.written.values()) == 6
 
-    selection, refused = transform.plan_ingest(config)
+    selection, refused = beam_ingest.plan_ingest(config)
     with pytest.raises(IngestError, match="identical videos.*copy_of_left"):
-        transform.finish_ingest(
+        beam_ingest.finish_ingest(
             selection, refused, dataclasses.replace(config, duplicates="fail"), out
         )
     assert os.path.exists(os.path.join(out, constants.REPORT_FILE))

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from components.ingest import constants, records, transform
+from components.ingest import beam_ingest, constants, records
 from components.ingest.config import IngestConfig
 from components.ingest.video import FrameSpec
 from components.report import constants as report_constants
@@ -122,7 +122,7 @@ def test_data_section_counts_are_the_records(inputs, examples_dir, tmp_path):
         )
         for split in constants.SPLITS
     }
-    labels = transform.load_labels(examples_dir)
+    labels = beam_ingest.load_labels(examples_dir)
     assert set(rows) == {*labels, "total"}
     for name in labels:
         assert rows[name] == (counts["train"][name], counts["eval"][name]), name
@@ -146,7 +146,7 @@ def test_a_model_not_blessed_on_the_reference_set_is_reported_not_blessed(
     page, metrics = run_report(with_reference, examples_dir, tmp_path / "report", gallery_size=0)
     assert metrics["blessed"] is False
     assert metrics["reference"]["blessed"] is False
-    labels = transform.load_labels(examples_dir)
+    labels = beam_ingest.load_labels(examples_dir)
     evaluated = results.load_evaluation(inputs["evaluation"][0].uri, len(labels))
     assert metrics["reference"]["metrics"] == json.loads(json.dumps(evaluated.metrics))
     assert "Not blessed" in page and "Failed on the reference set" in page
@@ -159,7 +159,7 @@ def relabelled_copy(examples_dir: str, dest: Path, shift: int) -> str:
     """A copy of the examples whose eval records say class (label + shift) mod K: the
     model's outputs stay, so every clip it got right is wrong there."""
     shutil.copytree(examples_dir, dest)
-    labels = transform.load_labels(examples_dir)
+    labels = beam_ingest.load_labels(examples_dir)
     eval_dir = constants.split_dir(str(dest), "eval")
     data = read_split(examples_dir, "eval")
     shutil.rmtree(eval_dir)
@@ -208,7 +208,7 @@ def assert_gallery_is_the_mistakes(page, metrics, videos, probabilities, labels,
 
 def test_gallery_shows_exactly_the_misclassified_eval_clips(inputs, examples_dir, truth, tmp_path):
     videos, probabilities = truth
-    labels = transform.load_labels(examples_dir)
+    labels = beam_ingest.load_labels(examples_dir)
     shown = 0
     # As ingested, then relabelled: each clip is wrong in at least one of the two, so
     # the gallery is checked with mistakes whatever the tiny model learnt.
@@ -227,7 +227,7 @@ def test_gallery_shows_exactly_the_misclassified_eval_clips(inputs, examples_dir
 
 def test_gallery_keeps_the_most_confident_mistakes(inputs, examples_dir, truth, tmp_path):
     videos, probabilities = truth
-    labels = transform.load_labels(examples_dir)
+    labels = beam_ingest.load_labels(examples_dir)
     predicted = probabilities.argmax(axis=1)
     shift = 1  # relabelled: the clips the model gets right are the mistakes
     wrong = sorted(
@@ -265,7 +265,7 @@ def test_skipped_videos_duplicates_and_warnings_are_shown(inputs, tmp_path):
         max_bad_fraction=0.5,
     )
     out = str(tmp_path / "examples")
-    ingested = transform.run_ingest(config, out, IN_MEMORY)
+    ingested = beam_ingest.run_ingest(config, out, IN_MEMORY)
     page, _ = run_report(inputs, out, tmp_path / "report", gallery_size=0)
     data = section(page, "Data")
     skipped = data[data.index("<h3>Skipped videos</h3>") : data.index("<h3>Duplicates")]

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from components.ingest import constants, records, sources, transform, ucf101
+from components.ingest import beam_ingest, constants, records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError, SourceUnavailableError
 from components.ingest.selection import SelectionSpec
@@ -466,7 +466,7 @@ def test_remote_ingest_fetches_only_selected_members(server, videos_url, tiny_de
         http=HttpOptions(retries=2, backoff_s=0.01),
     )
     out = str(tmp_path / "out")
-    report = transform.run_ingest(config, out, ["--runner=DirectRunner"])
+    report = beam_ingest.run_ingest(config, out, ["--runner=DirectRunner"])
 
     assert report.class_names == CLASSES[:2]
     assert (report.selected, report.bad, report.refused) == (8, (), ())
@@ -483,7 +483,7 @@ def test_remote_ingest_fetches_only_selected_members(server, videos_url, tiny_de
         written.update({r.media_id: split for r in parsed})
     evaluated = [m for m, split in written.items() if split == "eval"]
     assert evaluated and all(ucf101.parse_video_name(m).group == 1 for m in evaluated)
-    assert transform.load_labels(out) == list(CLASSES[:2])
+    assert beam_ingest.load_labels(out) == list(CLASSES[:2])
 
     # The lists came in one request. The videos zip served its tail (directory) and
     # exactly the selected members' ranges; the two classes chosen lie before the tail.

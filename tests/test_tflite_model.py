@@ -14,8 +14,10 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tests import trained_model  # noqa: E402
-from trainer import input as video_input  # noqa: E402
-from trainer import tflite_model  # noqa: E402
+from trainer import (
+    tflite_model,  # noqa: E402
+    video_input,  # noqa: E402
+)
 
 TOLERANCE = 1e-4  # issue 15: TFLite float vs SavedModel, per frame
 

@@ -1,4 +1,4 @@
-"""Training windows (trainer/input.py `clips_dataset`): new random windows each
+"""Training windows (trainer/video_input.py `clips_dataset`): new random windows each
 epoch, the same ones run after run, and the random crop (`aug_min_area_ratio`)
 taken whole over a window. Records are made here; each frame says its number."""
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from components.ingest import records
-from trainer import input as video_input
+from trainer import video_input
 from trainer.config import TrainerConfig
 
 FRAMES, WINDOW, RES = 12, 4, 16

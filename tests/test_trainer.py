@@ -51,7 +51,7 @@ def test_run_fn_writes_model_summary_and_tensorboard_logs(stream_model):
 
 def test_serving_default_agrees_with_frames_signature(stream_model, examples_dir):
     from components.ingest import records
-    from trainer import input as video_input
+    from trainer import video_input
 
     _, model = stream_model
     serialized = eval_records(examples_dir)

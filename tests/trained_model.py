@@ -11,7 +11,7 @@ import types
 
 import tensorflow as tf
 
-from components.ingest import constants, transform
+from components.ingest import beam_ingest, constants
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
@@ -29,7 +29,7 @@ def ingest_examples(videos_zip: str, lists_zip: str, out: str) -> str:
         selection=SelectionSpec(split=1),
         frames=FrameSpec(frames_per_video=8, height=RES, width=RES),
     )
-    transform.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
+    beam_ingest.run_ingest(config, out, ["--runner=DirectRunner", "--direct_num_workers=1"])
     return out
 
 

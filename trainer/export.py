@@ -27,7 +27,7 @@ import tensorflow as tf
 from tensorflow.python.trackable.data_structures import NoDependency
 
 from components.ingest.contract import FrameContract, write_contract
-from trainer import input as video_input
+from trainer import video_input
 from trainer.architecture import MovinetArch
 from trainer.config import TrainerConfig
 from trainer.model import VideoClassifier

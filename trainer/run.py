@@ -20,8 +20,7 @@ from components.ingest.constants import LABELS_FILE
 from components.ingest.contract import read_contract
 from components.served_model import versions
 from components.training_summary import SUMMARY_FILE, WEIGHTS_HASH_FILE, TrainingSummary
-from trainer import architecture, determinism, features
-from trainer import input as video_input
+from trainer import architecture, determinism, features, video_input
 from trainer.config import TrainerConfig
 from trainer.export import export_model
 from trainer.model import VideoClassifier, build_head, feature_dim, load_backbone

@@ -251,7 +251,7 @@ def representative_videos(
     [R, R, 3] float32 from each of the first `videos` training records (the
     Trainer asks for the stored video's length, so the states are calibrated on
     streams as long as the ones `stream` runs)."""
-    from trainer import input as video_input
+    from trainer import video_input
 
     dataset = video_input.clips_dataset(
         train_files, window=window_frames, resolution=resolution, views=1, training=True, seed=seed

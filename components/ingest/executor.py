@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.ingest import constants, contract, spans, transform
+from components.ingest import beam_ingest, constants, contract, spans
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 
@@ -66,7 +66,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
 
         try:
-            selection, refused = transform.plan_ingest(config)
+            selection, refused = beam_ingest.plan_ingest(config)
         except IngestError as e:
             if not input_dict.get("label_examples"):
                 raise
@@ -75,8 +75,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 f"{list(config.selection.classes)}: {e}"
             ) from e
         with self._make_beam_pipeline() as pipeline:
-            transform.build_ingest(pipeline, selection, config, examples.uri)
-        report = transform.finish_ingest(selection, refused, config, examples.uri)
+            beam_ingest.build_ingest(pipeline, selection, config, examples.uri)
+        report = beam_ingest.finish_ingest(selection, refused, config, examples.uri)
 
         examples.set_string_custom_property("label_names", json.dumps(list(report.class_names)))
         examples.set_string_custom_property(

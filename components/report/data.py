@@ -1,7 +1,7 @@
 """The data a model was trained and evaluated on, as the report shows it.
 
 Read from the Examples artifact's `ingest_report.json` (written by
-`components/ingest/transform.py`, `IngestReport.to_dict`): videos written per split
+`components/ingest/beam_ingest.py`, `IngestReport.to_dict`): videos written per split
 and class, the videos skipped and why, identical videos under different labels or in
 both splits, and the ingest's warnings. Plain values and no TensorFlow: the executor
 reads the file, `parse_ingest_report` turns its text into a `DataSummary`.
@@ -72,7 +72,7 @@ def parse_ingest_report(text: str, path: str) -> DataSummary:
     if missing:
         raise DataReportError(
             f"{path} lacks {missing}: it is not an ingest report VideoIngest wrote "
-            "(components/ingest/transform.py); re-run the ingest"
+            "(components/ingest/beam_ingest.py); re-run the ingest"
         )
     written = {
         split: {str(name): int(n) for name, n in per_class.items()}

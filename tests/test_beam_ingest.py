@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest import constants, records, transform, ucf101
+from components.ingest import beam_ingest, constants, records, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
@@ -36,7 +36,7 @@ def config_for(source, lists="", **selection):
 def test_records_hold_frames_labels_and_official_split(tiny_demo, tmp_path):
     out = str(tmp_path / "out")
     config = config_for(tiny_demo.videos_zip, tiny_demo.lists_zip, split=2)
-    report = transform.run_ingest(config, out, IN_MEMORY)
+    report = beam_ingest.run_ingest(config, out, IN_MEMORY)
 
     lists = ucf101.read_split_lists(tiny_demo.lists_zip)
     _, test = lists.split(2)
@@ -46,7 +46,7 @@ def test_records_hold_frames_labels_and_official_split(tiny_demo, tmp_path):
     assert len(train) + len(evaluation) == total
     assert {ucf101.video_key(r.media_id) for r in evaluation} == test_files
     assert not {r.group for r in train} & {r.group for r in evaluation}
-    assert transform.load_labels(out) == list(lists.class_names)
+    assert beam_ingest.load_labels(out) == list(lists.class_names)
     for record in train + evaluation:
         frames = records.decode_frames(record)
         assert frames.shape == (6, 48, 64, 3)
@@ -88,7 +88,7 @@ def test_bad_videos_are_skipped_and_listed(tiny_demo, tmp_path):
         frames=FRAMES,
         max_bad_fraction=0.2,
     )
-    report = transform.run_ingest(config, out, IN_MEMORY)
+    report = beam_ingest.run_ingest(config, out, IN_MEMORY)
 
     assert sorted(b["video"] for b in report.bad) == sorted(bad_names)
     reasons = {b["video"]: b["reason"] for b in report.bad}
@@ -107,7 +107,7 @@ def test_too_many_bad_videos_fail_but_keep_what_was_written(tiny_demo, tmp_path)
         source=source, selection=SelectionSpec(split=0), frames=FRAMES, max_bad_fraction=0.05
     )
     with pytest.raises(IngestError, match=r"3 of 27 videos could not be used"):
-        transform.run_ingest(config, out, IN_MEMORY)
+        beam_ingest.run_ingest(config, out, IN_MEMORY)
     assert len(read_split(out, "train")) + len(read_split(out, "eval")) == 24
     assert os.path.exists(os.path.join(out, constants.REPORT_FILE))
 
@@ -122,7 +122,7 @@ def test_folder_source_with_group_split(tiny_demo, tmp_path):
             dest.write_bytes(zf.read(name))
     out = str(tmp_path / "out")
     config = config_for(str(folder), classes=("SlideUp", "slideleft"), clips_per_class=5, split=0)
-    report = transform.run_ingest(config, out, IN_MEMORY)
+    report = beam_ingest.run_ingest(config, out, IN_MEMORY)
 
     train, evaluation = read_split(out, "train"), read_split(out, "eval")
     assert report.class_names == ("SlideUp", "SlideLeft")
@@ -146,7 +146,7 @@ def test_folder_source_with_group_split(tiny_demo, tmp_path):
 def test_runs_on_runners_that_serialize_every_dofn(tiny_demo, tmp_path, beam_args):
     out = str(tmp_path / "out")
     config = config_for(tiny_demo.videos_zip, tiny_demo.lists_zip, classes=2, split=1)
-    report = transform.run_ingest(config, out, beam_args)
+    report = beam_ingest.run_ingest(config, out, beam_args)
 
     train, evaluation = read_split(out, "train"), read_split(out, "eval")
     assert len(train) == sum(report.written["train"].values()) > 0

@@ -8,6 +8,8 @@ import tf_keras
 from trainer import architecture, features
 from trainer.config import TrainerConfig
 from trainer.model import VideoClassifier, backbone_features, build_head, feature_dim
+from trainer.optimization import compile_classifier
+from trainer.schedule import lr_schedule_callback
 
 pytestmark = pytest.mark.slow
 NUM_CLASSES = 3
@@ -33,12 +35,12 @@ def test_head_on_cached_features_equals_head_through_frozen_backbone(frozen_back
         return build_head(arch, feature_dim(backbone), 64, NUM_CLASSES, 0.0, seed=7)
 
     through = VideoClassifier(backbone, new_head(), arch)
-    features.compile_classifier(through, config)
+    compile_classifier(through, config)
     through.fit(clips, labels, batch_size=4, epochs=2, shuffle=False, verbose=0)
 
     cached_head = new_head()
     cached = backbone_features(backbone, arch, tf.constant(clips)).numpy()
-    features.compile_classifier(cached_head, config)
+    compile_classifier(cached_head, config)
     cached_head.fit(cached, labels, batch_size=4, epochs=2, shuffle=False, verbose=0)
 
     initial = new_head().get_weights()
@@ -107,17 +109,17 @@ def test_train_head_reports_single_and_multi_clip_accuracy(frozen_backbone):
 
 def test_cosine_schedule_decays_to_zero_over_the_epochs():
     config = TrainerConfig(random_init=True, epochs=4, learning_rate=0.1, lr_schedule="cosine")
-    schedule = features.lr_schedule_callback(config).schedule
+    schedule = lr_schedule_callback(config).schedule
     rates = [schedule(epoch, None) for epoch in range(4)]
     np.testing.assert_allclose(rates, [0.1, 0.0853553, 0.05, 0.0146447], rtol=1e-5)
-    assert features.lr_schedule_callback(TrainerConfig(random_init=True)) is None
+    assert lr_schedule_callback(TrainerConfig(random_init=True)) is None
 
 
 def test_the_train_step_is_traced_once():
     # compile_classifier builds the optimizer's slots up front: created inside the
     # first step, they make tf.function trace it a second time (MoViNet: ~22 s).
     model = tf_keras.Sequential([tf_keras.layers.Dense(NUM_CLASSES, input_shape=(4,))])
-    features.compile_classifier(model, TrainerConfig(random_init=True))
+    compile_classifier(model, TrainerConfig(random_init=True))
     labels = tf_keras.utils.to_categorical(np.arange(8) % NUM_CLASSES, NUM_CLASSES)
     model.fit(np.ones((8, 4), np.float32), labels, batch_size=4, epochs=2, verbose=0)
     assert model.train_function.experimental_get_tracing_count() == 1

@@ -24,7 +24,8 @@ from trainer import architecture, determinism, features, video_input
 from trainer.config import TrainerConfig
 from trainer.export import export_model
 from trainer.model import VideoClassifier, build_head, feature_dim, load_backbone
-from trainer.schedule import EpochLog, WarmupCosine
+from trainer.optimization import compile_classifier
+from trainer.schedule import EpochLog, WarmupCosine, lr_schedule_callback
 
 
 def run_fn(fn_args) -> None:
@@ -248,7 +249,7 @@ def train(
             eval_features = features.extract_features(
                 backbone, arch, eval_ds, config.batch_size, "eval", forward
             )
-        schedule = features.lr_schedule_callback(config)  # per epoch: the head is quick
+        schedule = lr_schedule_callback(config)  # per epoch: the head is quick
         with timer.phase("fit"), strategy.scope():
             summary = features.train_head(
                 head,
@@ -343,7 +344,7 @@ def _train_end_to_end(
         config.epochs * steps,
         cosine=config.lr_schedule == "cosine",
     )
-    features.compile_classifier(classifier, config, rate)
+    compile_classifier(classifier, config, rate)
     history = classifier.fit(
         train.batch(config.batch_size).prefetch(2),
         validation_data=evaluation.batch(config.batch_size).prefetch(2),

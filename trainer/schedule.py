@@ -9,6 +9,8 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from trainer.config import TrainerConfig
+
 
 class WarmupCosine(tf_keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from ~0 to `base` over `warmup_steps`, then constant or a
@@ -64,3 +66,14 @@ class EpochLog(tf_keras.callbacks.Callback):
             metrics,
             time.monotonic() - self._start,
         )
+
+
+def lr_schedule_callback(config: TrainerConfig):
+    """The learning-rate schedule as a Keras callback (None for a constant rate)."""
+    if config.lr_schedule == "constant":
+        return None
+
+    def cosine(epoch, _):
+        return 0.5 * config.learning_rate * (1.0 + math.cos(math.pi * epoch / config.epochs))
+
+    return tf_keras.callbacks.LearningRateScheduler(cosine)

@@ -17,7 +17,7 @@ from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
 from tests.synthetic_video import write_video
-from tests.test_transform import IN_MEMORY, read_split
+from tests.test_beam_ingest import IN_MEMORY, read_split
 from tests.test_video_timing import _patch_avi
 
 pytestmark = pytest.mark.slow

@@ -88,12 +88,14 @@ def test_int8_top1_agrees_with_float_on_eval_frames(stream_model, examples_dir, 
     count is in the failure message. The logits stay float (FLOAT_OUTPUTS)."""
     import dataclasses
 
+    from components.ingest.contract import read_contract
     from trainer import run
 
     fn_args, _ = stream_model
     classifier, config = exported_classifier(fn_args)
     config = dataclasses.replace(config, tflite="int8")
-    run._write_tflite(classifier, config, fn_args.train_files, str(tmp_path))
+    contract = read_contract(run.examples_dir_of(fn_args.train_files))
+    run._write_tflite(classifier, config, fn_args.train_files, str(tmp_path), contract)
     float_model = tflite_model.StreamInterpreter(fn_args.serving_model_dir)
     int8_model = tflite_model.StreamInterpreter(str(tmp_path))
     logits = int8_model.runner.get_output_details()["logits"]["index"]

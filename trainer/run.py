@@ -159,7 +159,7 @@ def export(classifier, arch, config: TrainerConfig, labels, train_files, serving
     contract = read_contract(examples_dir_of(train_files))
     export_model(classifier, labels, config, arch, serving_model_dir, contract)
     if arch.causal:
-        _write_tflite(classifier, config, train_files, serving_model_dir)
+        _write_tflite(classifier, config, train_files, serving_model_dir, contract)
 
 
 def write_weights_hash(classifier, serving_model_dir: str) -> str:
@@ -272,15 +272,15 @@ def train(
     return classifier, arch, summary
 
 
-def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_dir: str):
-    """`model.tflite` beside the SavedModel (stream models; `config.tflite`)."""
+def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_dir: str, contract):
+    """`model.tflite` beside the SavedModel (stream models; `config.tflite`); `contract`:
+    the ingest's frame contract of `train_files` (None for Examples without one)."""
     from trainer import tflite_model
 
     # int8 calibration streams whole stored videos, not training windows: a state
     # (stream buffer, pooled sum) at frame t only reaches its range after t frames,
     # and `stream` runs over whole videos. 8 frames instead of 4 on the tiny test
     # model: largest logit error 0.18 -> 0.05.
-    contract = read_contract(examples_dir_of(train_files))
     frames = max(config.window_frames, contract.frames_per_video if contract else 0)
 
     def representative():

@@ -22,6 +22,7 @@ from components.report.constants import (
     HEADLINE_PROPERTY,
     HEATMAP_FILE,
     MEAN_CLASS_ACCURACY,
+    METRIC_NAMES,
     METRICS_FILE,
     MODEL_PROPERTY,
     REASONS_PROPERTY,
@@ -42,9 +43,7 @@ def headline_keys(metric_names: dict[str, str], top_k: int, num_classes: int) ->
     Raises:
       ValueError: `metric_names` lacks one of those keys.
     """
-    missing = sorted(
-        {"multi_clip_accuracy", "single_clip_accuracy", "top_k_accuracy"} - set(metric_names)
-    )
+    missing = sorted(set(METRIC_NAMES) - set(metric_names))
     if missing:
         raise ValueError(f"ModelReport's metric_names lack {missing}; the pipeline passes them")
     keys = {

@@ -38,52 +38,88 @@ def _add_demo_parser(sub) -> None:
     p.add_argument("--seed", type=int, help="(default: DemoSpec's)")
 
 
+# The ingest's flags are shortcuts for `--set ingest....` keys of its config
+# (IngestConfig, nested as in a pipeline config's `ingest:` section);
+# a flag not given leaves the key to the config's own default, so the defaults live
+# in the dataclasses alone (`--print-config` shows them).
+INGEST_FLAGS = {
+    "source": "ingest.source",
+    "split_lists": "ingest.split_lists",
+    "split": "ingest.selection.split",
+    "classes": "ingest.selection.classes",
+    "clips_per_class": "ingest.selection.clips_per_class",
+    "eval_fraction": "ingest.selection.eval_fraction",
+    "seed": "ingest.selection.seed",
+    "allow_missing": "ingest.selection.allow_missing_listed",
+    "frames_per_video": "ingest.frames.frames_per_video",
+    "fps": "ingest.frames.target_fps",
+    "frame_step": "ingest.frames.frame_step",
+    "height": "ingest.frames.height",
+    "width": "ingest.frames.width",
+    "resize_mode": "ingest.frames.resize_mode",
+    "jpeg_quality": "ingest.jpeg_quality",
+    "num_shards": "ingest.num_shards",
+    "max_bad_fraction": "ingest.max_bad_fraction",
+    "retries": "ingest.http.retries",
+    "cache_dir": "ingest.cache_dir",
+}
+
+
 def _add_ingest_parser(sub) -> None:
     p = sub.add_parser(
         "ingest",
         help="videos -> TFRecord Examples (train/eval), without an orchestrator",
-        description="Unknown --flags are passed to Beam (e.g. --runner=FlinkRunner ...).",
+        description="Each flag sets one key of the ingest config (components/ingest/config.py; "
+        "`--print-config` shows every key and its value); `--set KEY=VALUE` sets any key, "
+        "e.g. --set ingest.frames.min_decoded_fraction=0.5. Unknown --flags are passed to Beam "
+        "(e.g. --runner=FlinkRunner ...).",
+        argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("--source", required=True, help="http(s) URL of a zip, a local zip, or a folder")
-    p.add_argument("--split-lists", default="", help="official split lists: URL, zip or folder")
-    p.add_argument(
-        "--split",
-        type=int,
-        default=None,
-        help="official split 1-3 (default 1 with --split-lists), 0 = seeded group split",
-    )
-    p.add_argument(
-        "--classes", default="0", help="N (first N classes) or Name1,Name2,... (default all)"
-    )
-    p.add_argument("--clips-per-class", type=int, default=0, help="cap per class (0 = all)")
-    p.add_argument("--eval-fraction", type=float, default=0.3, help="group split: share of groups")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument(
-        "--allow-missing", action="store_true", help="tolerate listed videos the source lacks"
-    )
-    p.add_argument(
+
+    def key(flag: str, help: str, *old_names: str, **kwargs) -> None:
+        name = flag[2:].replace("-", "_")
+        p.add_argument(flag, *old_names, help=f"{help} [{INGEST_FLAGS[name]}]", **kwargs)
+
+    key("--source", "http(s) URL of a zip, a local zip, or a folder")
+    key("--split-lists", "official split lists: URL, zip or folder")
+    key("--split", "official split 1-3 (1 when --split-lists is given), 0: group split", type=int)
+    key("--classes", "N (first N classes) or Name1,Name2,... (0: all)", type=_parse_classes)
+    key("--clips-per-class", "cap per class (0: all)", type=int)
+    key("--eval-fraction", "group split: share of groups", type=float)
+    key("--seed", "seeds the group split and the clip order", type=int)
+    key("--allow-missing", "tolerate listed videos the source lacks", action="store_true")
+    key(
         "--frames-per-video",
+        "frames stored per video (not the model's window, trainer.window_frames)",
         "--num-frames",  # the old name, read for one release with a warning
         type=int,
-        default=32,
         action=predict_cli.RenamedOption,
-        help="frames stored per video (not the model's window, trainer.window_frames)",
     )
-    p.add_argument("--fps", type=float, default=5.0, help="sampling rate (frames per second)")
-    p.add_argument("--frame-step", type=int, default=0, help="explicit stride; overrides --fps")
-    p.add_argument("--height", type=int, default=172)
-    p.add_argument("--width", type=int, default=172)
-    p.add_argument("--resize-mode", default="pad", choices=("pad", "crop", "stretch"))
-    p.add_argument("--jpeg-quality", type=int, default=90)
+    key("--fps", "sampling rate (frames per second)", type=float)
+    key("--frame-step", "explicit stride; overrides --fps", type=int)
+    key("--height", "frame height", type=int)
+    key("--width", "frame width", type=int)
+    key("--resize-mode", "how frames fit the size", choices=("pad", "crop", "stretch"))
+    key("--jpeg-quality", "JPEG quality of stored frames", type=int)
+    key("--num-shards", "shards per split (0: the runner decides)", type=int)
+    key("--max-bad-fraction", "share of videos allowed to fail decoding", type=float)
+    key("--retries", "HTTP retries with exponential backoff", type=int)
+    key("--cache-dir", "cache for fetched remote members")
     p.add_argument(
-        "--num-shards", type=int, default=0, help="shards per split (0 = runner decides)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an ingest config key, e.g. --set ingest.frames.resize_mode=crop (repeatable)",
     )
-    p.add_argument("--max-bad-fraction", type=float, default=0.05)
-    p.add_argument("--retries", type=int, default=4, help="HTTP retries with exponential backoff")
-    p.add_argument("--cache-dir", default=None, help="cache for fetched remote members")
-    p.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes")
-    p.add_argument("--output", required=True, help="output folder (Split-train/, Split-eval/)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier output")
+    p.add_argument("--print-config", action="store_true", default=False, help="print and stop")
+    p.add_argument(
+        "--workers", type=int, default=2, help="DirectRunner worker processes (default 2)"
+    )
+    p.add_argument("--output", help="output folder (Split-train/, Split-eval/)")
+    p.add_argument(
+        "--overwrite", action="store_true", default=False, help="replace an earlier output"
+    )
 
 
 def _add_run_parser(sub) -> None:
@@ -256,37 +292,24 @@ def _run_demo(args) -> int:
 
 
 def _ingest_config(args):
-    from components.ingest.config import DEFAULT_CACHE, IngestConfig
-    from components.ingest.selection import SelectionSpec
-    from components.ingest.sources import HttpOptions
-    from components.ingest.video import FrameSpec
+    """The IngestConfig the flags and --set give (ConfigError names a bad key)."""
+    import json
 
-    split = args.split if args.split is not None else (1 if args.split_lists else 0)
-    return IngestConfig(
-        source=args.source,
-        split_lists=args.split_lists,
-        selection=SelectionSpec(
-            classes=_parse_classes(args.classes),
-            clips_per_class=args.clips_per_class,
-            split=split,
-            eval_fraction=args.eval_fraction,
-            seed=args.seed,
-            allow_missing_listed=args.allow_missing,
-        ),
-        frames=FrameSpec(
-            frames_per_video=args.frames_per_video,
-            target_fps=args.fps,
-            frame_step=args.frame_step,
-            height=args.height,
-            width=args.width,
-            resize_mode=args.resize_mode,
-        ),
-        http=HttpOptions(retries=args.retries),
-        jpeg_quality=args.jpeg_quality,
-        num_shards=args.num_shards,
-        max_bad_fraction=args.max_bad_fraction,
-        cache_dir=args.cache_dir or DEFAULT_CACHE,
-    )
+    from components.ingest.config import IngestConfig
+    from pipeline.config import ConfigError, apply_overrides
+
+    given = []  # each flag given, as the --set item it stands for (JSON is YAML)
+    for name, key in INGEST_FLAGS.items():
+        if name in vars(args):
+            value = vars(args)[name]
+            given.append(f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}")
+    outside = [item for item in args.set if not item.startswith("ingest.")]
+    if outside:
+        raise ConfigError(f"--set {outside[0]!r}: the ingest command takes ingest.* keys only")
+    data = apply_overrides({"ingest": {}}, given + args.set)["ingest"]
+    if "split" not in data.get("selection", {}) and data.get("split_lists"):
+        data.setdefault("selection", {})["split"] = 1  # the lists' first official split
+    return IngestConfig.from_dict(data)
 
 
 def _run_ingest(args, beam_args: list[str]) -> int:
@@ -294,9 +317,16 @@ def _run_ingest(args, beam_args: list[str]) -> int:
     from pipeline.beam import local_beam_args
 
     config = _ingest_config(args)
+    if args.print_config:
+        import json
+
+        print(json.dumps(json.loads(config.to_json()), indent=2))
+        return 0
+    if not getattr(args, "output", None):
+        raise exits.UsageError("ingest needs --output FOLDER (or --print-config)")
     if os.path.exists(args.output) and os.listdir(args.output):
         if not args.overwrite:
-            raise ValueError(
+            raise exits.UsageError(
                 f"--output {args.output!r} is not empty; pass --overwrite to replace it"
             )
         shutil.rmtree(args.output)
@@ -381,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         command,
         [
             ((SourceUnavailableError, StoreBusyError), 1),  # the environment, not the input
-            ((IngestError, ConfigError, ValueError), 2),
+            ((IngestError, ConfigError, exits.UsageError), 2),
         ],
         verbose,
     )

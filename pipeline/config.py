@@ -16,13 +16,10 @@ from typing import Any
 
 import yaml
 
-from components import renamed_keys
+from components.config_loader import ConfigError, load, require
 from components.data_gate.config import DataGateConfig
 from components.ingest import spans
 from components.ingest.config import IngestConfig
-from components.ingest.selection import SelectionSpec
-from components.ingest.sources import HttpOptions
-from components.ingest.video import FrameSpec
 from components.report import gallery
 from trainer.config import TrainerConfig
 
@@ -33,9 +30,7 @@ CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 DEMO_CONFIG = os.path.join(CONFIGS_DIR, "demo.yaml")
 
 
-class ConfigError(ValueError):
-    """A pipeline config that cannot be used: names the file or field and the reason."""
-
+__all__ = ["ConfigError", "PipelineConfig", "load_config"]  # ConfigError: config_loader's
 
 # One rule for every runner, the strictest one's: TFX's Kubeflow V2 builder takes
 # `[a-z0-9][a-z0-9-]{0,127}` (tfx/orchestration/kubeflow/v2/pipeline_builder.py) and
@@ -89,24 +84,22 @@ class EvalConfig:
     reference_source: str = ""
 
     def __post_init__(self):
-        if not 0.0 <= self.min_accuracy <= 1.0:
-            raise ConfigError(f"evaluation.min_accuracy must be in [0, 1], got {self.min_accuracy}")
-        if not 0.0 <= self.max_regression <= 1.0:
-            raise ConfigError(
-                f"evaluation.max_regression must be in [0, 1], got {self.max_regression}"
-            )
-        if self.top_k < 2:
-            raise ConfigError(f"evaluation.top_k must be >= 2, got {self.top_k}")
-        if self.gallery_size < 0:
-            raise ConfigError(
-                f"evaluation.gallery_size must be >= 0 (0 turns the gallery off), "
-                f"got {self.gallery_size}"
-            )
+        require(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "in [0, 1]", self.min_accuracy)
+        require(
+            0.0 <= self.max_regression <= 1.0, "max_regression", "in [0, 1]", self.max_regression
+        )
+        require(self.top_k >= 2, "top_k", ">= 2", self.top_k)
+        require(
+            self.gallery_size >= 0,
+            "gallery_size",
+            ">= 0 (0 turns the gallery off)",
+            self.gallery_size,
+        )
         if spans.has_span_placeholder(self.reference_source):
             raise ConfigError(
-                f"evaluation.reference_source must not change with the span, got "
-                f"{self.reference_source!r}: drop {spans.SPAN_PLACEHOLDER}, point it at a "
-                "fixed zip or folder"
+                f"must not change with the span, got {self.reference_source!r}: drop "
+                f"{spans.SPAN_PLACEHOLDER}, point it at a fixed zip or folder",
+                "reference_source",
             )
 
 
@@ -129,9 +122,8 @@ class KubeflowConfig:
 
     def __post_init__(self):
         if not self.image:
-            raise ConfigError("kubeflow.image must be set")
-        if self.gpu_count < 0:
-            raise ConfigError(f"kubeflow.gpu_count must be >= 0, got {self.gpu_count}")
+            raise ConfigError("must be set", "image")
+        require(self.gpu_count >= 0, "gpu_count", ">= 0", self.gpu_count)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,102 +198,22 @@ class PipelineConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        """The config from plain values (YAML, JSON, `to_dict`'s output).
+
+        Raises:
+          ConfigError: naming the field's dotted path (components/config_loader.py).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"a pipeline config must be a mapping, got {type(data).__name__}")
         data = dict(data)
-        _check_fields(cls, data, "")
-        ingest_data = _section(data, "ingest", required=True)
-        trainer_data = _section(data, "trainer")
-        try:  # the old `num_frames` keys: read with a warning (components/renamed_keys.py)
-            trainer_data = renamed_keys.take_renamed(trainer_data, renamed_keys.TRAINER, "trainer")
-            if isinstance(ingest_data.get("frames"), dict):
-                ingest_data["frames"] = renamed_keys.take_renamed(
-                    ingest_data["frames"], renamed_keys.FRAMES, "ingest.frames"
-                )
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-        _check_types(TrainerConfig, trainer_data, "trainer.")
-        _check_types(IngestConfig, ingest_data, "ingest.")
-        for name, part_cls in (
-            ("selection", SelectionSpec),
-            ("frames", FrameSpec),
-            ("http", HttpOptions),
-        ):
-            if isinstance(ingest_data.get(name), dict):
-                _check_types(part_cls, ingest_data[name], f"ingest.{name}.")
-        try:
-            ingest = IngestConfig.from_dict(ingest_data)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"ingest: {e}") from None
-        try:
-            trainer = TrainerConfig.from_dict(trainer_data)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"trainer: {e}") from None
-        parts = {}
-        data_gate = _section(data, "data")
-        _check_types(DataGateConfig, data_gate, "data.")
-        try:
-            parts["data"] = DataGateConfig.from_dict(data_gate)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(str(e)) from None
-        for name, part_cls in (("evaluation", EvalConfig), ("kubeflow", KubeflowConfig)):
-            values = _section(data, name)
-            _check_fields(part_cls, values, name + ".")
-            _check_types(part_cls, values, name + ".")
-            try:
-                parts[name] = part_cls(**values)
-            except TypeError as e:
-                raise ConfigError(f"{name}: {e}") from None
         if "span" in data:
             try:
                 data["span"] = spans.parse_span(data["span"])
             except ValueError as e:
                 raise ConfigError(str(e)) from None
-        beam_args = data.pop("beam_args", ())
-        if isinstance(beam_args, str) or not all(isinstance(a, str) for a in beam_args):
-            raise ConfigError(f"beam_args must be a list of strings, got {beam_args!r}")
-        _check_types(cls, data)
-        return cls(ingest=ingest, trainer=trainer, beam_args=tuple(beam_args), **parts, **data)
-
-
-def _section(data: dict, name: str, required: bool = False) -> dict:
-    value = data.pop(name, None)
-    if value is None:
-        if required:
-            raise ConfigError(f"{name} must be set (at least {name}.source)")
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _check_fields(cls, data: dict, prefix: str) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown config field(s) {', '.join(prefix + u for u in unknown)}; "
-            f"known{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(known))}"
-        )
-
-
-_SIMPLE_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,)}
-# YAML 1.1 reads 1e-3 (no dot) as a string; float fields take it as the number it is.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _check_types(cls, data: dict, prefix: str = "") -> None:
-    """Fields annotated str/int/float/bool must hold one; float fields accept 1e-3."""
-    for field in dataclasses.fields(cls):
-        expected = _SIMPLE_TYPES.get(str(field.type))
-        if field.name not in data or expected is None:
-            continue
-        value = data[field.name]
-        if float in expected and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-            data[field.name] = value = float(value)
-        wrong_bool = isinstance(value, bool) and bool not in expected
-        if not isinstance(value, expected) or wrong_bool:
-            raise ConfigError(
-                f"{prefix}{field.name} must be {field.type}, got {type(value).__name__} {value!r}"
-            )
+        if data.get("ingest") is None:
+            raise ConfigError("must be set (at least ingest.source)", "ingest")
+        return load(cls, data)
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ import zipfile
 import cv2
 import numpy as np
 
+from components.config_loader import require
+
 MOTIONS = (
     "SlideLeft",
     "SlideRight",
@@ -55,12 +57,20 @@ class DemoSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if not 1 <= self.num_classes <= len(MOTIONS):
-            raise ValueError(f"num_classes must be in 1..{len(MOTIONS)}, got {self.num_classes}")
-        if self.groups_per_class < 3:
-            raise ValueError("groups_per_class must be >= 3 (three official splits)")
-        if self.clips_per_group < 1 or self.seconds <= 0:
-            raise ValueError("clips_per_group must be >= 1 and seconds > 0")
+        require(
+            1 <= self.num_classes <= len(MOTIONS),
+            "num_classes",
+            f"in 1..{len(MOTIONS)}",
+            self.num_classes,
+        )
+        require(
+            self.groups_per_class >= 3,
+            "groups_per_class",
+            ">= 3 (three official splits)",
+            self.groups_per_class,
+        )
+        require(self.clips_per_group >= 1, "clips_per_group", ">= 1", self.clips_per_group)
+        require(self.seconds > 0, "seconds", "> 0", self.seconds)
 
 
 @dataclasses.dataclass(frozen=True)

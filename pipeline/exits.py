@@ -18,6 +18,12 @@ from collections.abc import Callable
 VERBOSE_ENV = "VERBOSE"
 
 
+class UsageError(Exception):
+    """A command line that cannot run as given (a missing flag, an output folder in the
+    way): the CLIs end it with status 2. Not a ValueError: a ValueError from deeper
+    down is a bug, reported as one."""
+
+
 def add_verbose_flag(parser: argparse.ArgumentParser, subparsers) -> None:
     """`-v/--verbose` before or after the command name (`python -m pipeline -v run`,
     `python -m pipeline run -v`)."""

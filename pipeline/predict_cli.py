@@ -14,6 +14,7 @@ import os
 import sys
 
 from components.ingest.ucf101 import VIDEO_EXTENSIONS
+from pipeline import exits
 
 COMMANDS = ("predict", "stream")
 OUTPUT_FORMATS = (".csv", ".jsonl")
@@ -130,7 +131,7 @@ def run(args) -> int:
         if args.command == "predict":
             return _run_predict(args)
         return _run_stream(args)
-    except (InferenceError, ValueError, OSError) as e:
+    except (InferenceError, exits.UsageError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except VideoDecodeError as e:
@@ -167,9 +168,9 @@ def _run_predict(args) -> int:
     videos, folder_given = expand_videos(args.videos)
     output = args.output or (DEFAULT_FOLDER_OUTPUT if folder_given else "")
     if output and os.path.splitext(output)[1].lower() not in OUTPUT_FORMATS:
-        raise ValueError(f"--output {output!r}: the suffix must be one of {OUTPUT_FORMATS}")
+        raise exits.UsageError(f"--output {output!r}: the suffix must be one of {OUTPUT_FORMATS}")
     if not videos:
-        raise ValueError(f"no video ({', '.join(VIDEO_EXTENSIONS)}) in {args.videos}")
+        raise exits.UsageError(f"no video ({', '.join(VIDEO_EXTENSIONS)}) in {args.videos}")
     model = inference.load_model(args.model)
     inference.check_frame_options(model, args.fps, args.resize_mode, args.frames_per_video)
     spec = model.frame_spec(
@@ -254,7 +255,7 @@ def _run_stream(args) -> int:
     from trainer import inference, plots
 
     if args.plot and os.path.splitext(args.plot)[1].lower() not in plots.ANIMATION_FORMATS:
-        raise ValueError(
+        raise exits.UsageError(
             f"--plot {args.plot!r}: the suffix must be one of {plots.ANIMATION_FORMATS}"
         )
     model = inference.load_model(args.model)
@@ -310,7 +311,7 @@ def _tflite(args) -> bool:
     if args.runtime != "tflite":
         return False
     if args.mode not in (None, "states", "auto"):
-        raise ValueError(
+        raise exits.UsageError(
             f"--runtime tflite runs the states mode (the frame step with carried states); "
             f"got --mode {args.mode}: pass --mode states, or use --runtime savedmodel"
         )

@@ -73,7 +73,9 @@ def test_ingest_command_prints_what_it_wrote(tiny_demo, tmp_path, capsys):
         (["--classes", "Juggling"], "unknown class names ['Juggling']"),
         (["--classes", "9"], "asked for 9 classes"),
         (["--split", "2"], "needs the official split lists"),
-        (["--frames-per-video", "0"], "frames_per_video must be >= 1"),
+        (["--frames-per-video", "0"], "error: ingest.frames.frames_per_video must be >= 1, got 0"),
+        (["--set", "ingest.frames.hieght=64"], "unknown config field(s) ingest.frames.hieght"),
+        (["--set", "frames.height=64"], "the ingest command takes ingest.* keys only"),
         (["--num-frames", "0"], "warning: --num-frames is deprecated, read as --frames-per-video"),
     ],
 )
@@ -93,6 +95,43 @@ def test_ingest_command_keeps_an_earlier_output(tiny_demo, tmp_path, capsys):
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "earlier work"
+
+
+def test_ingest_flags_are_shortcuts_for_config_keys_with_the_dataclass_defaults(capsys):
+    """A flag sets one key; every key not given keeps IngestConfig's default (one place)."""
+    from components.ingest.config import IngestConfig
+    from components.ingest.selection import SelectionSpec
+    from components.ingest.video import FrameSpec
+
+    args = ["ingest", "--source", "v.zip", "--classes", "A,B", "--fps", "3", "--print-config"]
+    assert main([*args, "--set", "ingest.frames.resize_mode=crop"]) == 0
+    printed = IngestConfig.from_dict(json.loads(capsys.readouterr().out))
+    assert printed == IngestConfig(
+        source="v.zip",
+        selection=SelectionSpec(classes=("A", "B")),
+        frames=FrameSpec(target_fps=3.0, resize_mode="crop"),
+    )
+    # The split lists' first official split, unless --split says another.
+    assert main([*args, "--split-lists", "lists.zip"]) == 0
+    assert json.loads(capsys.readouterr().out)["selection"]["split"] == 1
+    assert main([*args, "--split-lists", "lists.zip", "--split", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["selection"]["split"] == 0
+
+
+def test_a_value_error_from_inside_a_command_is_a_bug_not_a_usage_error(
+    tiny_demo, tmp_path, capsys, monkeypatch
+):
+    """Only the errors a user can act on end with status 2; a stray ValueError is named."""
+    from components.ingest import beam_ingest
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast")
+
+    monkeypatch.setattr(beam_ingest, "run_ingest", broken)
+    code = main(["ingest", "--source", tiny_demo.videos_zip, "--output", str(tmp_path / "o")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "error: ValueError: operands could not be broadcast (run again with --verbose" in err
 
 
 def test_missing_source_is_a_clear_error(tmp_path, capsys):
@@ -143,7 +182,7 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "trainer.epochs=0"], "configs/demo.yaml: trainer: trainer config: epochs"),
+        (["--set", "trainer.epochs=0"], "configs/demo.yaml: trainer.epochs must be >= 1, got 0"),
         (["--set", "evaluation.min_acc=0.5"], "unknown config field(s) evaluation.min_acc"),
         (["--config", "/no/such/config.yaml"], "cannot read config file /no/such/config.yaml"),
     ],

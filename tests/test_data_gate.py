@@ -119,7 +119,7 @@ def test_config_section_is_validated_with_field_names():
         ("data.label_drift=maybe", "data.label_drift must be one of fail, warn, off"),
         ("data.max_label_drift=2", "data.max_label_drift must be in [0, 1]"),
         ("data.bogus=1", "unknown config field(s) data.bogus"),
-        ("data.expected_classes=Grow", "data.expected_classes must be a list of names"),
+        ("data.expected_classes=Grow", "data.expected_classes must be a list of strings"),
         ("data.max_class_imbalance=0.5", "data.max_class_imbalance must be >= 1"),
     ):
         with pytest.raises(ConfigError, match=re.escape(words)):

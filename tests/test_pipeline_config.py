@@ -173,10 +173,11 @@ def test_the_two_frame_counts_have_two_names_and_the_old_keys_still_read(caplog)
     assert old == new
     said = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert len(said) == 2 and all("\n" not in line for line in said)
+    said = sorted(said)
     assert (
-        "ingest.frames.num_frames is deprecated, read as ingest.frames.frames_per_video" in said[1]
+        "ingest.frames.num_frames is deprecated, read as ingest.frames.frames_per_video" in said[0]
     )
-    assert "trainer.num_frames is deprecated, read as trainer.window_frames" in said[0]
+    assert "trainer.num_frames is deprecated, read as trainer.window_frames" in said[1]
     assert all(r.levelname == "WARNING" for r in caplog.records if "deprecated" in r.getMessage())
 
 

@@ -273,5 +273,5 @@ def test_eval_only_refuses_a_class_the_reference_lacks():
 
 
 def test_eval_only_refuses_an_official_split():
-    with pytest.raises(ValueError, match="eval_only .* takes split 0, got 1"):
+    with pytest.raises(ValueError, match="eval_only puts every .* takes split 0, got split 1"):
         SelectionSpec(split=1, eval_only=True)

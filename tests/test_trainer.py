@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.config_loader import ConfigError
 from components.training_summary import SUMMARY_FILE, WEIGHTS_HASH_FILE, TrainingSummary
 from tests.trained_model import RES, eval_records, train
 from trainer import determinism, run
@@ -167,17 +168,18 @@ def test_missing_labels_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({}, "random_init: true"),
-        ({"random_init": True, "variant": "lite"}, "variant must be one of"),
-        ({"random_init": True, "dropout": 1.5}, "dropout must be in"),
-        ({"random_init": True, "checkpoint": "x.tar.gz"}, "exclude each other"),
-        ({"random_init": True, "epoch": 3}, "unknown trainer config fields \\['epoch'\\]"),
-        ({"random_init": True, "lr_schedule": "step"}, "lr_schedule must be one of"),
-        ({"random_init": True, "bn_momentum": 1.0}, "bn_momentum must be in"),
+        ({}, "trainer.checkpoint must be set: .* random_init: true"),
+        ({"random_init": True, "variant": "lite"}, "trainer.variant must be one of"),
+        ({"random_init": True, "dropout": 1.5}, "trainer.dropout must be in"),
+        ({"random_init": True, "checkpoint": "x.tar.gz"}, "trainer.checkpoint and random_init"),
+        ({"random_init": True, "epoch": 3}, "unknown config field\\(s\\) trainer.epoch;"),
+        ({"random_init": True, "lr_schedule": "step"}, "trainer.lr_schedule must be one of"),
+        ({"random_init": True, "bn_momentum": 1.0}, "trainer.bn_momentum must be in"),
+        ({"random_init": "yes"}, "trainer.random_init must be bool, got str 'yes'"),
     ],
 )
 def test_trainer_config_errors_name_the_field(fields, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         TrainerConfig.from_dict(fields)
 
 

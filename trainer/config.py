@@ -6,7 +6,8 @@ import dataclasses
 import json
 import os
 
-from components.renamed_keys import TRAINER, take_renamed
+from components import renamed_keys
+from components.config_loader import ConfigError, load, require
 from trainer.architecture import MODEL_IDS, VARIANTS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -97,6 +98,8 @@ class TrainerConfig:
     tflite: str = "float"
     checkpoint_cache_dir: str = DEFAULT_CACHE
 
+    RENAMED_KEYS = renamed_keys.TRAINER  # not a field: read by components/config_loader.py
+
     def __post_init__(self):
         checks = [
             (self.model_id in MODEL_IDS, "model_id", f"one of {MODEL_IDS}"),
@@ -120,18 +123,16 @@ class TrainerConfig:
             (self.tflite in TFLITE_MODES, "tflite", f"one of {TFLITE_MODES}"),
         ]
         for ok, name, expected in checks:
-            if not ok:
-                raise ValueError(
-                    f"trainer config: {name} must be {expected}, got {getattr(self, name)!r}"
-                )
+            require(ok, name, expected, getattr(self, name))
         if not self.checkpoint and not self.random_init:
-            raise ValueError(
-                "trainer config: give a pretrained checkpoint (directory, .tar.gz or URL, "
+            raise ConfigError(
+                "must be set: give a pretrained checkpoint (directory, .tar.gz or URL, "
                 "e.g. Model Garden's movinet_a0_base.tar.gz) or set random_init: true to "
-                "train from random weights"
+                "train from random weights",
+                "checkpoint",
             )
         if self.checkpoint and self.random_init:
-            raise ValueError("trainer config: checkpoint and random_init exclude each other")
+            raise ConfigError("and random_init exclude each other: give one", "checkpoint")
 
     @property
     def frozen(self) -> bool:
@@ -142,14 +143,8 @@ class TrainerConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainerConfig:
-        data = take_renamed(data, TRAINER, "trainer")
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise ValueError(
-                f"unknown trainer config fields {sorted(extra)}; known: {sorted(known)}"
-            )
-        return cls(**data)
+        """Raises: ConfigError naming the field (`trainer.epochs ...`)."""
+        return load(cls, data, "trainer")
 
     @classmethod
     def from_json(cls, text: str) -> TrainerConfig:

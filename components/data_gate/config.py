@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from components.config_loader import ConfigError, load, require
+
 FAIL, WARN, OFF = "fail", "warn", "off"
 POLICIES = (FAIL, WARN, OFF)
 # Every check the gate makes, by the name of its policy field (`data.<check>`).
@@ -69,30 +71,36 @@ class DataGateConfig:
 
     def __post_init__(self):
         for check in CHECKS:
-            if getattr(self, check) not in POLICIES:
-                raise ValueError(
-                    f"data.{check} must be one of {', '.join(POLICIES)}, "
-                    f"got {getattr(self, check)!r}"
-                )
-        if not 0.0 <= self.max_label_drift <= 1.0:
-            raise ValueError(f"data.max_label_drift must be in [0, 1], got {self.max_label_drift}")
-        if not 0.0 <= self.max_bad_fraction <= 1.0:
-            raise ValueError(
-                f"data.max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}"
+            require(
+                getattr(self, check) in POLICIES,
+                check,
+                f"one of {', '.join(POLICIES)}",
+                getattr(self, check),
             )
-        if self.min_clip_seconds < 0:
-            raise ValueError(f"data.min_clip_seconds must be >= 0, got {self.min_clip_seconds}")
+        require(
+            0.0 <= self.max_label_drift <= 1.0, "max_label_drift", "in [0, 1]", self.max_label_drift
+        )
+        require(
+            0.0 <= self.max_bad_fraction <= 1.0,
+            "max_bad_fraction",
+            "in [0, 1]",
+            self.max_bad_fraction,
+        )
+        require(self.min_clip_seconds >= 0, "min_clip_seconds", ">= 0", self.min_clip_seconds)
         if not 0.0 <= self.min_source_fps <= self.max_source_fps:
-            raise ValueError(
-                "data.min_source_fps and data.max_source_fps must satisfy "
-                f"0 <= min <= max, got {self.min_source_fps} and {self.max_source_fps}"
+            raise ConfigError(
+                "and max_source_fps must satisfy 0 <= min <= max, got "
+                f"{self.min_source_fps} and {self.max_source_fps}",
+                "min_source_fps",
             )
-        if self.max_class_imbalance < 1.0:
-            raise ValueError(
-                f"data.max_class_imbalance must be >= 1, got {self.max_class_imbalance}"
-            )
+        require(
+            self.max_class_imbalance >= 1.0,
+            "max_class_imbalance",
+            ">= 1",
+            self.max_class_imbalance,
+        )
         if len(set(self.expected_classes)) != len(self.expected_classes):
-            raise ValueError(f"data.expected_classes repeat a name: {list(self.expected_classes)}")
+            raise ConfigError(f"repeat a name: {list(self.expected_classes)}", "expected_classes")
 
     def policy(self, check: str) -> str:
         return getattr(self, check)
@@ -102,20 +110,8 @@ class DataGateConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DataGateConfig:
-        """Raises: ValueError naming an unknown field or a bad value."""
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown config field(s) {', '.join('data.' + u for u in unknown)}; "
-                f"known in data: {', '.join(sorted(known))}"
-            )
-        classes = data.get("expected_classes", ())
-        if isinstance(classes, str) or not all(isinstance(c, str) for c in classes):
-            raise ValueError(f"data.expected_classes must be a list of names, got {classes!r}")
-        data["expected_classes"] = tuple(classes)
-        return cls(**data)
+        """Raises: ConfigError naming the field (`data.max_label_drift ...`)."""
+        return load(cls, data, "data")
 
     @classmethod
     def from_json(cls, text: str) -> DataGateConfig:

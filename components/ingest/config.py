@@ -6,11 +6,11 @@ import dataclasses
 import json
 import os
 
+from components.config_loader import ConfigError, load, require
 from components.ingest.duplicates import POLICIES
 from components.ingest.selection import SelectionSpec
 from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
-from components.renamed_keys import FRAMES, take_renamed
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline")
 
@@ -47,45 +47,24 @@ class IngestConfig:
 
     def __post_init__(self):
         if not self.source:
-            raise ValueError("source must be set (URL, zip file or folder)")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        if self.num_shards < 0:
-            raise ValueError(f"num_shards must be >= 0, got {self.num_shards}")
-        if not 0.0 <= self.max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
-        if self.duplicates not in POLICIES:
-            raise ValueError(f"duplicates must be one of {POLICIES}, got {self.duplicates!r}")
+            raise ConfigError("must be set (URL, zip file or folder)", "source")
+        require(1 <= self.jpeg_quality <= 100, "jpeg_quality", "in 1..100", self.jpeg_quality)
+        require(self.num_shards >= 0, "num_shards", ">= 0", self.num_shards)
+        require(
+            0.0 <= self.max_bad_fraction <= 1.0,
+            "max_bad_fraction",
+            "in [0, 1]",
+            self.max_bad_fraction,
+        )
+        require(self.duplicates in POLICIES, "duplicates", f"one of {POLICIES}", self.duplicates)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> IngestConfig:
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise ValueError(
-                f"unknown ingest config fields {sorted(extra)}; known: {sorted(known)}"
-            )
-        sel = dict(data.pop("selection", {}))
-        if isinstance(sel.get("classes"), list):
-            sel["classes"] = tuple(sel["classes"])
-        parts = {}
-        for name, part_cls, values in (
-            ("selection", SelectionSpec, sel),
-            ("frames", FrameSpec, take_renamed(data.pop("frames", {}), FRAMES, "ingest.frames")),
-            ("http", HttpOptions, data.pop("http", {})),
-        ):
-            fields = {f.name for f in dataclasses.fields(part_cls)}
-            if set(values) - fields:
-                raise ValueError(
-                    f"unknown ingest config fields {sorted(set(values) - fields)} in {name!r}; "
-                    f"known: {sorted(fields)}"
-                )
-            parts[name] = part_cls(**values)
-        return cls(**parts, **data)
+        """Raises: ConfigError naming the field (`ingest.frames.height ...`)."""
+        return load(cls, data, "ingest")
 
     @classmethod
     def from_json(cls, text: str) -> IngestConfig:

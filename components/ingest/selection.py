@@ -13,6 +13,7 @@ import random
 
 from absl import logging
 
+from components.config_loader import ConfigError, require
 from components.ingest import ucf101
 from components.ingest.constants import EVAL, TRAIN
 from components.ingest.errors import IngestError
@@ -47,19 +48,19 @@ class SelectionSpec:
     eval_only: bool = False
 
     def __post_init__(self):
-        if isinstance(self.classes, int) and self.classes < 0:
-            raise ValueError(f"classes must be >= 0 or a list of names, got {self.classes}")
-        if self.clips_per_class < 0:
-            raise ValueError(f"clips_per_class must be >= 0, got {self.clips_per_class}")
-        if self.split not in (0, 1, 2, 3):
-            raise ValueError(
-                f"split must be 1, 2 or 3 (official) or 0 (group split), got {self.split}"
-            )
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if isinstance(self.classes, int):
+            require(self.classes >= 0, "classes", ">= 0 or a list of names", self.classes)
+        require(self.clips_per_class >= 0, "clips_per_class", ">= 0", self.clips_per_class)
+        require(
+            self.split in (0, 1, 2, 3),
+            "split",
+            "1, 2 or 3 (official) or 0 (group split)",
+            self.split,
+        )
+        require(0.0 < self.eval_fraction < 1.0, "eval_fraction", "in (0, 1)", self.eval_fraction)
         if self.eval_only and self.split:
-            raise ValueError(
-                f"eval_only puts every video in eval; it takes split 0, got {self.split}"
+            raise ConfigError(
+                f"puts every video in eval; it takes split 0, got split {self.split}", "eval_only"
             )
 
 

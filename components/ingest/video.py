@@ -27,6 +27,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from components import renamed_keys
+from components.config_loader import ConfigError, require
 from components.ingest import containers
 
 RESIZE_MODES = ("pad", "crop", "stretch")
@@ -76,15 +78,23 @@ class FrameSpec:
     resize_mode: str = "pad"
     min_decoded_fraction: float = 0.9
 
+    RENAMED_KEYS = renamed_keys.FRAMES  # not a field: read by components/config_loader.py
+
     def __post_init__(self):
-        if self.frames_per_video < 1:
-            raise ValueError(f"frames_per_video must be >= 1, got {self.frames_per_video}")
+        require(self.frames_per_video >= 1, "frames_per_video", ">= 1", self.frames_per_video)
         if self.frame_step < 0 or (self.frame_step == 0 and self.target_fps <= 0):
-            raise ValueError("give frame_step >= 1 or target_fps > 0")
-        if self.height < 8 or self.width < 8:
-            raise ValueError(f"height and width must be >= 8, got {self.height}x{self.width}")
-        if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+            raise ConfigError(
+                f"give frame_step >= 1 or target_fps > 0, got frame_step {self.frame_step} "
+                f"and target_fps {self.target_fps}"
+            )
+        require(self.height >= 8, "height", ">= 8", self.height)
+        require(self.width >= 8, "width", ">= 8", self.width)
+        require(
+            self.resize_mode in RESIZE_MODES,
+            "resize_mode",
+            f"one of {RESIZE_MODES}",
+            self.resize_mode,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.ingest.sources import HttpOptions
+from components.fetch import HttpOptions
 from tests.http_server import closed_port_url, serve_folder
 from tests.tls import self_signed_certificate
 from trainer import checkpoint

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from components.config_loader import ConfigError
+from components.fetch import HttpOptions
 from components.ingest.config import IngestConfig
 from components.ingest.selection import SelectionSpec
-from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
 
 

@@ -10,11 +10,13 @@ import zipfile
 
 import pytest
 
+from components import fetch
+from components.fetch import HttpOptions
 from components.ingest import beam_ingest, constants, records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError, SourceUnavailableError
 from components.ingest.selection import SelectionSpec
-from components.ingest.sources import HttpOptions, VideoEntry, VideoFetcher
+from components.ingest.sources import VideoEntry, VideoFetcher
 from components.ingest.video import FrameSpec
 from pipeline.demo_data import MOTIONS
 from tests.conftest import TINY
@@ -286,7 +288,7 @@ def test_connection_lost_on_every_attempt_ends_in_ingest_error(server, videos_ur
         server.clear_faults()
         assert os.path.getsize(fetcher_path(fetcher, entries[1])) == entries[1].size
     assert not os.path.exists(
-        os.path.join(sources.cache_dir_for(videos_url, str(tmp_path / "cache")), entries[0].member)
+        os.path.join(fetch.cache_folder(str(tmp_path / "cache"), videos_url), entries[0].member)
     )
 
 
@@ -393,7 +395,7 @@ def test_cache_folder_linked_outside_the_cache_is_refused(server, videos_url, tm
     entries, _ = sources.list_videos(videos_url, FAST)
     cache, outside = tmp_path / "cache", tmp_path / "outside"
     outside.mkdir()
-    source_cache = sources.cache_dir_for(videos_url, str(cache))
+    source_cache = fetch.cache_folder(str(cache), videos_url)
     os.makedirs(source_cache)
     os.symlink(outside, os.path.join(source_cache, "UCF101"))
     with open_fetcher(videos_url, cache) as fetcher:

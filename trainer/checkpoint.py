@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import gzip
-import hashlib
 import os
 import shutil
 import tarfile
@@ -26,8 +25,8 @@ import zlib
 
 from absl import logging
 
-from components.ingest import remote
-from components.ingest.remote import HttpOptions
+from components import fetch
+from components.fetch import HttpOptions
 from trainer.architecture import KINETICS_CLASSES, MovinetArch, build_backbone, build_classifier
 
 _ACCEPTED = (
@@ -55,8 +54,8 @@ def resolve_checkpoint(spec: str, cache_dir: str, http: HttpOptions = HttpOption
       cache_dir: where downloads and extractions are kept, one folder per source.
       http: retries, backoff and timeout of downloads.
     """
-    if spec.startswith(("http://", "https://")):
-        folder = _cache_folder(cache_dir, spec)
+    if fetch.is_remote(spec):
+        folder = fetch.cache_folder(cache_dir, spec)
         extracted = os.path.join(folder, "extracted")
         if not os.path.isdir(extracted):
             archive = os.path.join(folder, "archive.tar.gz")
@@ -65,7 +64,7 @@ def resolve_checkpoint(spec: str, cache_dir: str, http: HttpOptions = HttpOption
             _extract_cached(archive, extracted, spec, discard=archive)
         return _prefix_in_tree(extracted, spec)
     if "://" in spec and not spec.startswith("file://"):
-        return _resolve_gfile(spec, _cache_folder(cache_dir, spec))
+        return _resolve_gfile(spec, fetch.cache_folder(cache_dir, spec))
     path = spec[len("file://") :] if spec.startswith("file://") else spec
     if os.path.isdir(path):
         return _prefix_in_dir(path, spec)
@@ -82,14 +81,10 @@ def resolve_checkpoint(spec: str, cache_dir: str, http: HttpOptions = HttpOption
     stat = os.stat(path)
     # A changed archive at the same path must not reuse the old extraction.
     key = f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
-    extracted = os.path.join(_cache_folder(cache_dir, key), "extracted")
+    extracted = os.path.join(fetch.cache_folder(cache_dir, key), "extracted")
     if not os.path.isdir(extracted):
         _extract_cached(path, extracted, spec)
     return _prefix_in_tree(extracted, spec)
-
-
-def _cache_folder(cache_dir: str, key: str) -> str:
-    return os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
 def _checked_prefix(prefix: str, spec: str) -> str:
@@ -202,11 +197,11 @@ def _staging(folder: str):
 
 
 def _download(url: str, dest: str, http: HttpOptions) -> None:
-    """Downloads `url` to `dest` atomically; components/ingest/remote.py says what is
+    """Downloads `url` to `dest` atomically; components/ingest/fetch.py says what is
     retried (connections, timeouts, broken bodies, 429 and 5xx) and what is not (4xx, TLS)."""
     try:
-        written = remote.download(url, dest, http)
-    except remote.RemoteError as e:
+        written = fetch.download(url, dest, http)
+    except fetch.RemoteError as e:
         if e.status is not None and not e.environmental:
             raise CheckpointError(
                 f"checkpoint URL {url} answered HTTP {e.status}; expected a MoViNet .tar.gz "
@@ -246,16 +241,6 @@ def _extract_cached(archive: str, dest: str, spec: str, discard: str | None = No
         raise
 
 
-def _safe_parts(name: str) -> list[str] | None:
-    """The path parts of a member name, or None when it could leave the target folder."""
-    if not name or "\x00" in name or "\\" in name or name.startswith("/"):
-        return None
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if any(p == ".." or (len(p) >= 2 and p[1] == ":") for p in parts):
-        return None
-    return parts
-
-
 def _extract_safely(archive: str, dest: str, spec: str) -> None:
     """Writes the files of a tar archive under `dest` after checking every member.
 
@@ -271,7 +256,7 @@ def _extract_safely(archive: str, dest: str, spec: str) -> None:
             _check_fully_read(tar, spec)
             planned = []
             for member in members:
-                parts = _safe_parts(member.name)
+                parts = fetch.safe_member_parts(member.name)
                 if parts == [] and member.isdir():
                     continue  # the archive's root folder itself ("." or "./")
                 target = os.path.realpath(os.path.join(root, *parts)) if parts else ""

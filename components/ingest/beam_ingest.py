@@ -16,6 +16,7 @@ import zipfile
 import apache_beam as beam
 from absl import logging
 
+from components import fetch
 from components.ingest import contract, duplicates, records, sources, ucf101
 from components.ingest.config import IngestConfig
 from components.ingest.constants import (
@@ -42,9 +43,9 @@ def plan_ingest(config: IngestConfig) -> tuple[Selection, list[str]]:
     lists = None
     if config.split_lists:
         path = config.split_lists
-        if sources.is_remote(path):
+        if fetch.is_remote(path):
             dest = os.path.join(
-                sources.cache_dir_for(path, config.cache_dir), os.path.basename(path) or "lists.zip"
+                fetch.cache_folder(config.cache_dir, path), os.path.basename(path) or "lists.zip"
             )
             path = sources.download_file(path, dest, config.http)
         lists = ucf101.read_split_lists(path)

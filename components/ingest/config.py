@@ -7,9 +7,9 @@ import json
 import os
 
 from components.config_loader import ConfigError, load, require
+from components.fetch import HttpOptions
 from components.ingest.duplicates import POLICIES
 from components.ingest.selection import SelectionSpec
-from components.ingest.sources import HttpOptions
 from components.ingest.video import FrameSpec
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pipeline")

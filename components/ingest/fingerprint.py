@@ -60,9 +60,9 @@ def _describe(path: str, timeout_s: float) -> object:
 
 
 def _http_head(url: str, timeout_s: float) -> dict:
-    from components.ingest import remote
+    from components import fetch
 
-    with remote.session() as s:
+    with fetch.session() as s:
         response = s.head(url, allow_redirects=True, timeout=timeout_s)
         response.raise_for_status()
     headers = response.headers

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import shutil
 import tempfile
@@ -23,9 +22,10 @@ from collections.abc import Iterator
 
 from absl import logging
 
-from components.ingest import remote, ucf101
+from components import fetch
+from components.fetch import HttpOptions, is_remote
+from components.ingest import ucf101
 from components.ingest.errors import IngestError, SourceUnavailableError
-from components.ingest.remote import HttpOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,18 +42,11 @@ class VideoEntry:
         return self.member.rsplit("/", 1)[-1]
 
 
-def is_remote(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
 def safe_member_path(name: str) -> str | None:
-    """The member name as a safe relative path, or None when it could escape a folder."""
-    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
-        return None
-    parts = name.rstrip("/").split("/")
-    if any(p in ("", ".", "..") or (len(p) >= 2 and p[1] == ":") for p in parts):
-        return None
-    return "/".join(parts)
+    """The member name as a safe relative path (components/fetch.py safe_member_parts),
+    or None when it could escape a folder or names no file."""
+    parts = fetch.safe_member_parts(name)
+    return "/".join(parts) if parts else None
 
 
 def entry_from_path(member: str, size: int, folder_class: str | None = None) -> VideoEntry | None:
@@ -130,7 +123,7 @@ def _entries_from_folder(folder: str) -> list[VideoEntry]:
     return entries
 
 
-def _ingest_error(error: remote.RemoteError, what: str, fix: str) -> IngestError:
+def _ingest_error(error: fetch.RemoteError, what: str, fix: str) -> IngestError:
     """The IngestError for a failed download: SourceUnavailableError when the network, the
     server or the trust store is at fault, plain IngestError when the input is."""
     kind = SourceUnavailableError if error.environmental else IngestError
@@ -159,7 +152,7 @@ def _open_zip_once(url: str, session, http: HttpOptions) -> zipfile.ZipFile:
                 url, session=session, timeout=http.timeout_s, support_suffix_range=suffix
             )
         except remotezip.RemoteIOError as e:
-            status = remote.http_status(e)
+            status = fetch.http_status(e)
             if not suffix or status not in _SUFFIX_REFUSED:
                 raise
             logging.info("%s refused a suffix range (HTTP %d): using HEAD + ranges", url, status)
@@ -167,7 +160,7 @@ def _open_zip_once(url: str, session, http: HttpOptions) -> zipfile.ZipFile:
             return remotezip.RemoteZip(
                 url, session=session, timeout=http.timeout_s, support_suffix_range=False
             )
-    except zipfile.BadZipFile as e:  # a body cut short is a ProtocolError (see remote.session)
+    except zipfile.BadZipFile as e:  # a body cut short is a ProtocolError (see fetch.session)
         raise IngestError(
             f"remote source {url} is not a zip file ({e}); expected a zip such as "
             "UCF101_videos.zip; check the URL"
@@ -182,10 +175,10 @@ def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
       SourceUnavailableError: network, server or TLS failures (after retries if transient).
       IngestError: the URL is wrong (4xx), not a zip, or its server ignores ranges.
     """
-    session = remote.session()
+    session = fetch.session()
     try:
-        zf = remote.with_retries(lambda: _open_zip_once(url, session, http), url, http)
-    except remote.RemoteError as e:
+        zf = fetch.with_retries(lambda: _open_zip_once(url, session, http), url, http)
+    except fetch.RemoteError as e:
         session.close()
         raise _ingest_error(
             e,
@@ -202,33 +195,19 @@ def open_remote_zip(url: str, http: HttpOptions) -> Iterator[zipfile.ZipFile]:
         session.close()
 
 
-def cache_dir_for(source: str, cache_root: str) -> str:
-    """The cache folder of one remote source (one per URL)."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return os.path.join(cache_root, digest)
-
-
 def download_file(url: str, dest: str, http: HttpOptions) -> str:
     """Downloads a small file (e.g. the split lists) once; a rerun reuses `dest`."""
     if os.path.exists(dest):
         return dest
     try:
-        remote.download(url, dest, http)
-    except remote.RemoteError as e:
+        fetch.download(url, dest, http)
+    except fetch.RemoteError as e:
         raise _ingest_error(
             e,
             "download",
             "check the URL and the network, or download the file and pass its local path",
         ) from e
     return dest
-
-
-def _write_atomically(dest: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, dest)
 
 
 class VideoFetcher:
@@ -280,7 +259,7 @@ class VideoFetcher:
                 yield path
 
     def _cached_remote_member(self, member: str, size: int) -> str:
-        dest = os.path.join(cache_dir_for(self.source, self.cache_root), *member.split("/"))
+        dest = os.path.join(fetch.cache_folder(self.cache_root, self.source), *member.split("/"))
         root = os.path.realpath(self.cache_root)
         if not os.path.realpath(dest).startswith(root + os.sep):
             raise IngestError(f"refusing member {member!r}: it would be written outside the cache")
@@ -289,20 +268,20 @@ class VideoFetcher:
 
         def read() -> bytes:
             if self._zip is None:  # reopened after a failure: one attempt, no retries of its own
-                self._session = remote.session()
+                self._session = fetch.session()
                 self._zip = _open_zip_once(self.source, self._session, self.http)
             return self._zip.read(member)
 
         try:
             # remotezip keeps a failed response and may read it again (getting nothing):
             # closing the handle makes the next attempt reopen it and fetch the member anew.
-            data = remote.with_retries(read, self.source, self.http, on_retry=self.close)
-        except remote.RemoteError as e:
+            data = fetch.with_retries(read, self.source, self.http, on_retry=self.close)
+        except fetch.RemoteError as e:
             raise _ingest_error(
                 e,
                 f"fetch {member!r} from",
                 "check the network, or download the zip and pass the local path",
             ) from e
         self.bytes_fetched += len(data)
-        _write_atomically(dest, data)
+        fetch.write_atomically(dest, data)
         return dest

@@ -8,9 +8,11 @@ import zipfile
 
 import pytest
 
-from components.ingest import remote, sources
+from components import fetch
+from components.fetch import HttpOptions
+from components.ingest import sources
 from components.ingest.errors import IngestError, SourceUnavailableError
-from components.ingest.sources import HttpOptions, VideoFetcher
+from components.ingest.sources import VideoFetcher
 from tests.cli_process import run_module
 from tests.http_server import closed_port_url, serve_folder
 from tests.tls import self_signed_certificate
@@ -262,7 +264,7 @@ def test_a_timed_out_request_is_retried(server, videos_url, tmp_path, tiny_demo)
 def test_retry_after_is_honoured_up_to_a_minute(monkeypatch):
     response = type("R", (), {"status_code": 429, "reason": "Too Many", "headers": {}})
     response.headers = {"Retry-After": "7"}
-    failure = remote._status_failure(response)
+    failure = fetch._status_failure(response)
     assert (failure.transient, failure.retry_after) == (True, 7.0)
 
     waits = []
@@ -274,13 +276,13 @@ def test_retry_after_is_honoured_up_to_a_minute(monkeypatch):
             raise outcome
         return outcome
 
-    monkeypatch.setattr(remote.time, "sleep", waits.append)
-    assert remote.with_retries(attempt, "http://h/x", HttpOptions(retries=2)) == "done"
+    monkeypatch.setattr(fetch.time, "sleep", waits.append)
+    assert fetch.with_retries(attempt, "http://h/x", HttpOptions(retries=2)) == "done"
     assert waits == [7.0, 7.0]  # not the backoff's 0.5 and 1.0
     response.headers = {"Retry-After": "3600"}
     attempts = iter([_http_error(response), "done"])
     waits.clear()
-    assert remote.with_retries(attempt, "http://h/x", HttpOptions(retries=2)) == "done"
+    assert fetch.with_retries(attempt, "http://h/x", HttpOptions(retries=2)) == "done"
     assert waits == [60.0]  # an hour asked, a minute waited
 
 
@@ -294,11 +296,51 @@ def test_messages_count_only_the_retries_made(tmp_path):
     # A refused connection is transient: retried, and the message says how often.
     url = closed_port_url("x.zip")
     options = HttpOptions(retries=2, backoff_s=0.01)
-    with pytest.raises(remote.RemoteError) as error:
-        remote.download(url, str(tmp_path / "x"), options)
+    with pytest.raises(fetch.RemoteError) as error:
+        fetch.download(url, str(tmp_path / "x"), options)
     assert str(error.value) == "connection refused (after 2 retries)"
     # With no retries allowed there is no claim of any.
-    with pytest.raises(remote.RemoteError) as error:
-        remote.download(url, str(tmp_path / "x"), HttpOptions(retries=0))
+    with pytest.raises(fetch.RemoteError) as error:
+        fetch.download(url, str(tmp_path / "x"), HttpOptions(retries=0))
     assert str(error.value) == "connection refused"
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "name, parts",
+    [
+        ("UCF101/v_Drum_g01_c01.avi", ["UCF101", "v_Drum_g01_c01.avi"]),
+        ("movinet_a0_base/", ["movinet_a0_base"]),  # a folder
+        ("./movinet_a0_base/ckpt-1.index", ["movinet_a0_base", "ckpt-1.index"]),  # tar's prefix
+        (".", []),  # a tar archive's root folder
+        ("./", []),
+        ("a..b/c", ["a..b", "c"]),
+        # refused: every way out of the folder, for zip and tar members alike
+        ("", None),
+        ("/etc/passwd", None),
+        ("../x", None),
+        ("a/../../x", None),
+        ("a/./x", None),
+        ("a//x", None),
+        ("a\\..\\x", None),
+        ("C:/x", None),
+        ("a/D:x", None),
+        ("a/x\x00.txt", None),
+    ],
+)
+def test_one_rule_for_member_names_of_zip_and_tar(name, parts):
+    """The ingest's zip members and the checkpoint's tar members use this one function."""
+    assert fetch.safe_member_parts(name) == parts
+
+
+def test_cache_folder_is_one_per_key_and_writes_are_atomic(tmp_path):
+    root = str(tmp_path / "cache")
+    url = "https://example.com/UCF101.zip"
+    assert fetch.cache_folder(root, url) == fetch.cache_folder(root, url)
+    assert fetch.cache_folder(root, url) != fetch.cache_folder(root, url + "?v=2")
+    assert os.path.dirname(fetch.cache_folder(root, url)) == root
+    dest = os.path.join(fetch.cache_folder(root, url), "sub", "member.avi")
+    fetch.write_atomically(dest, b"video")
+    with open(dest, "rb") as f:
+        assert f.read() == b"video"
+    assert os.listdir(os.path.dirname(dest)) == ["member.avi"]  # no temporary file left

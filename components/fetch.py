@@ -1,7 +1,15 @@
-"""HTTP downloads that fail the right way: what is retried, for how long, and what is said.
+"""Fetching, one copy for the whole project: the ingest's sources (a remote zip's
+directory and members, the split lists) and the Trainer's checkpoint resolver.
 
-One policy for every download of the project (a remote zip's directory and members,
-the split lists, checkpoints):
+- `is_remote`: whether a source is an http(s) URL;
+- `session`, `with_retries`, `download`: HTTP that fails the right way (below), a
+  streamed download written atomically and checked against its Content-Length;
+- `cache_folder`: one cache folder per key (a URL, a local file's identity);
+- `write_atomically`: a file that appears whole or not at all;
+- `safe_member_parts`: an archive member's name (zip or tar) as path parts, or
+  None when it could leave the folder it is written to.
+
+The HTTP policy:
 
 - retried, with exponential backoff: refused, reset or dropped connections, timeouts,
   a body that ends before its Content-Length, HTTP 429 and 5xx (a `Retry-After` header
@@ -20,6 +28,7 @@ after it. Library code raises `RemoteError`; each caller words it for its input
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import socket
 import ssl
@@ -42,6 +51,52 @@ TLS_FIX = (
     "holds its certificate or its issuer's; else download the file another way and pass "
     "its local path"
 )
+
+
+def is_remote(source: str) -> bool:
+    """Whether `source` is fetched over HTTP (an http:// or https:// URL)."""
+    return source.startswith(("http://", "https://"))
+
+
+def cache_folder(cache_root: str, key: str) -> str:
+    """The cache folder of one key under `cache_root`: 16 hex digits of its SHA-256."""
+    return os.path.join(cache_root, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def write_atomically(dest: str, data: bytes) -> None:
+    """Writes `data` to `dest` through a temporary file in the same folder and a rename,
+    so a reader never sees part of it (its folder is made when missing)."""
+    folder = os.path.dirname(dest) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def safe_member_parts(name: str) -> list[str] | None:
+    """The path parts of an archive member's name, or None when it could escape.
+
+    Refused (None): an empty or absolute name, a backslash, a NUL, a '..' part, a
+    drive letter (`C:`), or an empty or '.' part inside the name. A leading './'
+    (tar's usual prefix) and a trailing '/' (a folder) are allowed; '.' alone, the
+    archive's root, is [].
+    """
+    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
+        return None
+    body = name.rstrip("/")
+    while body.startswith("./"):
+        body = body[2:]
+    if body in ("", "."):
+        return []
+    parts = body.split("/")
+    if any(p in ("", ".", "..") or (len(p) >= 2 and p[1] == ":") for p in parts):
+        return None
+    return parts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,8 +45,8 @@ COPY pyproject.toml ./
 COPY components/ components/
 COPY trainer/ trainer/
 COPY pipeline/ pipeline/
-COPY kubeflow/ kubeflow/
+COPY kubeflow_runner/ kubeflow_runner/
 COPY video_action/ video_action/
 RUN pip install --no-deps . \
     && cd / && python -c "import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor, \
-components.ingest.executor, trainer.run, pipeline, kubeflow.cli, video_action"
+components.ingest.executor, trainer.run, pipeline, kubeflow_runner.cli, video_action"

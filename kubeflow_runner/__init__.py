@@ -1,6 +1,6 @@
 """Kubeflow Pipelines: compile the pipeline, submit runs, schedule retraining.
 
-`python -m kubeflow --help` lists the commands (see `kubeflow/cli.py`). Library
-code: `kubeflow.client` (kfp.Client wrappers), `kubeflow.spec` (the compiled
-spec's parameters), `kubeflow.cron` (KFP's six-field cron).
+`python -m kubeflow_runner --help` lists the commands (see `kubeflow_runner/cli.py`). Library
+code: `kubeflow_runner.client` (kfp.Client wrappers), `kubeflow_runner.spec` (the compiled
+spec's parameters), `kubeflow_runner.cron` (KFP's six-field cron).
 """

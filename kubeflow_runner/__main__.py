@@ -1,4 +1,4 @@
-"""`python -m kubeflow <command>`: see `kubeflow/cli.py`."""
+"""`python -m kubeflow_runner <command>`: see `kubeflow_runner/cli.py`."""
 
 import os
 import sys
@@ -14,6 +14,6 @@ import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from kubeflow.cli import main  # noqa: E402
+from kubeflow_runner.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""The `python -m kubeflow` command line: thin wrappers over kubeflow.client and .schedule.
+"""The `python -m kubeflow_runner` command line: thin wrappers over its client and schedule.
 
 Commands:
   compile   the pipeline -> a KFP 2 pipeline spec (YAML) for the container image
@@ -44,7 +44,8 @@ def _add_package_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument(
         "--package",
         required=required,
-        help="compiled pipeline (python -m kubeflow compile --output FILE): .yaml, or TFX .json",
+        help="compiled pipeline (python -m kubeflow_runner compile --output FILE): .yaml, or "
+        "TFX .json",
     )
     p.add_argument("--pipeline-name", help="pipeline name in KFP (default: the spec's name)")
     p.add_argument("--version", help="version name when the pipeline exists (default: dated)")
@@ -65,7 +66,7 @@ def _add_package_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kubeflow",
+        prog="python -m kubeflow_runner",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -111,7 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _connect(args):
-    from kubeflow.client import connect
+    from kubeflow_runner.client import connect
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     return connect(args.host, args.namespace, token, args.sa_token_path, args.kube_context)
@@ -125,8 +126,8 @@ def _upload(args, session):
     run's artifacts under the cluster's default (minio://), which TFX steps cannot
     open (kubeflow/pipelines backend/src/v2/driver/driver.go, RootDAG).
     """
-    from kubeflow.client import upload_pipeline_or_version
-    from kubeflow.spec import coerce_params, load_pipeline_spec, parse_param_assignments
+    from kubeflow_runner.client import upload_pipeline_or_version
+    from kubeflow_runner.spec import coerce_params, load_pipeline_spec, parse_param_assignments
 
     spec = load_pipeline_spec(args.package)
     params = coerce_params(parse_param_assignments(args.param), spec)
@@ -141,7 +142,7 @@ def _upload(args, session):
 
 
 def _run_submit(args) -> int:
-    from kubeflow.client import start_run
+    from kubeflow_runner.client import start_run
 
     session = _connect(args)
     upload, params = _upload(args, session)
@@ -160,8 +161,8 @@ def _run_submit(args) -> int:
 
 
 def _run_schedule(args) -> int:
-    from kubeflow import schedule
-    from kubeflow.cron import validate_cron
+    from kubeflow_runner import schedule
+    from kubeflow_runner.cron import validate_cron
 
     if args.cron is not None:
         if not args.package:
@@ -210,8 +211,8 @@ def _print_schedules(schedules) -> None:
 
 def _print_next_runs(schedules) -> None:
     """Each enabled schedule's next three runs, in UTC and in this machine's zone."""
-    from kubeflow.cron import ZONE_NOTE, describe_fire_times
-    from kubeflow.errors import KubeflowError
+    from kubeflow_runner.cron import ZONE_NOTE, describe_fire_times
+    from kubeflow_runner.errors import KubeflowError
 
     print(f"{ZONE_NOTE}; next runs:")
     for s in schedules:
@@ -258,7 +259,7 @@ def _run_compile(args) -> int:
     # The config first: it loads without TensorFlow, so a bad one is refused in a
     # moment with one line, before TFX and TensorFlow load (seconds, and log lines).
     config = load_config(args.config)
-    from kubeflow.compile import compile_config, storage_warnings
+    from kubeflow_runner.compile import compile_config, storage_warnings
 
     for warning in storage_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     from absl import logging
 
     from components.ingest.errors import IngestError
-    from kubeflow.errors import KubeflowError
+    from kubeflow_runner.errors import KubeflowError
     from pipeline.config import ConfigError
 
     logging.set_verbosity(logging.INFO if verbose else logging.WARNING)

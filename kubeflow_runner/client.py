@@ -8,7 +8,7 @@ secret the client holds is masked out of every error text.
 
 kfp.Client prints links ("Run details: ...") to stdout; here they are logged
 instead, so only the CLI writes to the console. Recurring runs (schedules) are
-in `kubeflow/schedule.py`.
+in `kubeflow_runner/schedule.py`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import kfp_server_api
 import yaml
 from absl import logging
 
-from kubeflow.errors import AUTH_HINT, KubeflowError, kfp_call
-from kubeflow.spec import load_pipeline_spec, pipeline_name
+from kubeflow_runner.errors import AUTH_HINT, KubeflowError, kfp_call
+from kubeflow_runner.spec import load_pipeline_spec, pipeline_name
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ import dataclasses
 import datetime
 import re
 
-from kubeflow.errors import KubeflowError
+from kubeflow_runner.errors import KubeflowError
 
 UTC = datetime.timezone.utc
 ZONE_NOTE = (

@@ -3,7 +3,7 @@
 A retraining schedule runs at most one run at a time (`max_concurrency=1`) and
 does not catch up on missed intervals (`no_catchup=True`) unless asked: after
 a pause it runs once, not once per missed day. The cron expression is checked
-before anything is sent (six fields, seconds first: see `kubeflow/cron.py`).
+before anything is sent (six fields, seconds first: see `kubeflow_runner/cron.py`).
 Schedule names are kept unique, so a second `create` cannot double the
 retraining.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 from absl import logging
 
-from kubeflow.client import Session, Upload, ensure_experiment
-from kubeflow.cron import validate_cron
-from kubeflow.errors import KubeflowError, kfp_call
+from kubeflow_runner.client import Session, Upload, ensure_experiment
+from kubeflow_runner.cron import validate_cron
+from kubeflow_runner.errors import KubeflowError, kfp_call
 
 # KFP's API server refuses a recurring run's max_concurrency outside 1..10.
 MAX_CONCURRENCY_LIMIT = 10
@@ -115,7 +115,7 @@ def find_schedule(session: Session, id_or_name: str) -> Schedule:
     if not found:
         raise KubeflowError(
             f"no recurring run has the id or name {id_or_name!r} at {session.host}"
-            f"{_namespace_note(session)}: `python -m kubeflow schedule list` shows them"
+            f"{_namespace_note(session)}: `python -m kubeflow_runner schedule list` shows them"
         )
     if len(found) > 1:
         ids = ", ".join(s.recurring_run_id for s in found)

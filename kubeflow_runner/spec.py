@@ -1,6 +1,6 @@
 """The compiled pipeline spec as the KFP server will read it: loading and its parameters.
 
-A package is what `python -m kubeflow compile` writes: KFP's PipelineSpec as YAML
+A package is what `python -m kubeflow_runner compile` writes: KFP's PipelineSpec as YAML
 (what KFP 2 accepts on upload) or TFX's PipelineJob JSON (the spec under
 `pipelineSpec`). It is parsed with the kfp SDK's own protobuf message, so a file
 the server would refuse is refused here first, naming the file.
@@ -17,7 +17,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kubeflow.errors import KubeflowError
+from kubeflow_runner.errors import KubeflowError
 
 # Both the current `parameterType` and the legacy `type` (TFX's schema 2.0 output).
 _KINDS = {
@@ -51,7 +51,7 @@ def load_pipeline_spec(path: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise KubeflowError(
             f"pipeline package {path!r} does not exist: compile it first "
-            "(python -m kubeflow compile --output FILE)"
+            "(python -m kubeflow_runner compile --output FILE)"
         )
     try:
         with open(path, encoding="utf-8") as f:

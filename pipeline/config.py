@@ -35,7 +35,7 @@ __all__ = ["ConfigError", "PipelineConfig", "load_config"]  # ConfigError: confi
 # One rule for every runner, the strictest one's: TFX's Kubeflow V2 builder takes
 # `[a-z0-9][a-z0-9-]{0,127}` (tfx/orchestration/kubeflow/v2/pipeline_builder.py) and
 # Kubernetes names end at 63 characters. A name the local runner took and
-# `python -m kubeflow compile` refused would surface only when moving to Kubeflow.
+# `python -m kubeflow_runner compile` refused would surface only when moving to Kubeflow.
 NAME_RULE = "lower-case letters, digits and '-', starting with a letter or digit, 1-63 characters"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEFAULT_NAME = "video-action"

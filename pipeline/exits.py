@@ -1,6 +1,6 @@
 """How the command lines end: one line per error, exit statuses, and `--verbose`.
 
-Every CLI (`python -m pipeline ...`, `python -m kubeflow ...`) runs its command
+Every CLI (`python -m pipeline ...`, `python -m kubeflow_runner ...`) runs its command
 through `run_command`: an error of a kind it lists prints `error: <message>` and
 ends with that kind's status (2 for bad input, 1 for a fault of the environment:
 network, a busy store, a cluster); anything else (a bug, or a fault nobody

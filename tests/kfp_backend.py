@@ -1,7 +1,8 @@
 """What the open-source KFP 2 backend accepts in a compiled pipeline spec, read from its source.
 
-`backend_violations(spec)` checks a PipelineSpec (the dict `python -m kubeflow compile --output
-x.yaml` writes) against the rules the open-source Kubeflow Pipelines backend applies: at upload
+`backend_violations(spec)` checks a PipelineSpec (the dict
+`python -m kubeflow_runner compile --output x.yaml` writes) against the rules the
+open-source Kubeflow Pipelines backend applies: at upload
 (API server), when a run is created (its compiler turns the spec into an Argo Workflow, which
 the API server validates with Argo's own validator before creating it), and when a task starts
 (the driver resolves the task's inputs and builds its pod). What the driver would silently drop

@@ -1,4 +1,4 @@
-"""`python -m kubeflow compile`: the KFP 2 spec TFX's KubeflowV2DagRunner writes, read
+"""`python -m kubeflow_runner compile`: the KFP 2 spec TFX's KubeflowV2DagRunner writes, read
 back with the kfp SDK's own loaders, and its fit to the Dockerfile's image."""
 
 import os
@@ -9,9 +9,9 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kubeflow import cli
-from kubeflow.compile import parse_cpu, parse_memory, trainer_resources
-from kubeflow.spec import load_pipeline_spec, pipeline_parameters, task_containers
+from kubeflow_runner import cli
+from kubeflow_runner.compile import parse_cpu, parse_memory, trainer_resources
+from kubeflow_runner.spec import load_pipeline_spec, pipeline_parameters, task_containers
 from pipeline.config import ConfigError, KubeflowConfig, load_config
 from pipeline.pipeline import create_pipeline
 from tests.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
@@ -152,7 +152,7 @@ def test_the_ingest_cache_is_keyed_on_a_fingerprint_taken_in_the_run(package):
 
 
 def test_tfx_task_suffix_on_output_parameters_is_linked_to_the_task():
-    from kubeflow.compile import link_output_parameters
+    from kubeflow_runner.compile import link_output_parameters
 
     source = {"taskOutputParameter": {"producerTask": "A_task", "outputParameterKey": "x"}}
     spec = {"root": {"dag": {"tasks": {"A": {}, "B": {"inputs": {"parameters": {"x": source}}}}}}}
@@ -212,7 +212,7 @@ def test_cli_reports_config_errors(tmp_path, capsys):
 
 
 def test_paths_that_are_not_shared_storage_are_warned_about(tmp_path, capsys):
-    from kubeflow.compile import storage_warnings
+    from kubeflow_runner.compile import storage_warnings
 
     shared = load_config(None, ["pipeline_root=gs://b/root", "serving_dir=gs://b/serving"])
     assert storage_warnings(shared) == []
@@ -247,7 +247,9 @@ def test_compile_refuses_a_bad_name_in_one_line(tmp_path, name, suggestion):
     """The rule `python -m pipeline run` applies: a name that runs locally compiles."""
     config_path = config_named(tmp_path, name)
     output = tmp_path / "pipeline.yaml"
-    result = run_module("kubeflow", "compile", "--config", config_path, "--output", str(output))
+    result = run_module(
+        "kubeflow_runner", "compile", "--config", config_path, "--output", str(output)
+    )
     assert_one_line_name_error(result, config_path, name, suggestion)
     assert not output.exists()
 

@@ -23,8 +23,8 @@ from packaging.requirements import Requirement
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The packages the compiled pipeline's steps import (its components, the Trainer's
-# run_fn, the pipeline definition, and the kubeflow tools).
-PIPELINE_PACKAGES = ("components", "trainer", "pipeline", "kubeflow", "video_action")
+# run_fn, the pipeline definition, and the kubeflow_runner tools).
+PIPELINE_PACKAGES = ("components", "trainer", "pipeline", "kubeflow_runner", "video_action")
 
 
 def parse_dockerfile(path: str) -> list[tuple[str, str]]:
@@ -224,3 +224,22 @@ def test_make_image_builds_this_dockerfile():
         makefile = f.read()
     assert re.search(r"^IMAGE \?=", makefile, re.M)
     assert re.search(r"^image:.*\n\tdocker build -t \$\(IMAGE\) \.$", makefile, re.M)
+
+
+
+def test_the_installed_packages_are_the_pipelines_and_shadow_no_other_distribution():
+    """pyproject installs exactly PIPELINE_PACKAGES (bench/ and tests/ run from the
+    checkout), and none takes the import name of another distribution: `kubeflow` was
+    ours once and hid the Kubeflow SDK's (`pip install kubeflow`) in the step image."""
+    import importlib.metadata
+
+    with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
+        include = re.search(r"^include = \[(.*)\]$", f.read(), re.M).group(1)
+    installed = {name.strip().strip('"').rstrip("*") for name in include.split(",")}
+    assert installed == set(PIPELINE_PACKAGES)
+    others = {
+        name
+        for name, dists in importlib.metadata.packages_distributions().items()
+        if set(dists) != {"video-action-pipeline"}
+    }
+    assert not installed & (others | {"kubeflow"})

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import yaml
 
-from kubeflow.spec import load_pipeline_spec
+from kubeflow_runner.spec import load_pipeline_spec
 from pipeline.config import CONFIGS_DIR, PipelineConfig, load_config
 from pipeline.demo_data import MOTIONS, DemoSpec, write_demo_dataset
 from pipeline.history import RunRecord, load_history
@@ -114,10 +114,10 @@ def test_the_ucf101_file_is_the_real_thing():
 
 @pytest.mark.slow  # a fresh process loads TFX and TensorFlow: 20 s
 def test_the_kubeflow_file_compiles(tmp_path):
-    """`python -m kubeflow compile` on the file as it is (gs:// paths and all)."""
+    """`python -m kubeflow_runner compile` on the file as it is (gs:// paths and all)."""
     output = tmp_path / "pipeline.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "kubeflow", "compile", "--config", "configs/kubeflow.yaml",
+        [sys.executable, "-m", "kubeflow_runner", "compile", "--config", "configs/kubeflow.yaml",
          "--output", str(output)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

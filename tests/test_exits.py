@@ -46,7 +46,7 @@ def run_cli(*argv):
     "argv",
     [
         ["pipeline", "history", "--metadata", "{db}"],
-        ["kubeflow", "compile", "--output", "{missing}/pipeline.yaml"],
+        ["kubeflow_runner", "compile", "--output", "{missing}/pipeline.yaml"],
     ],
     ids=["history-on-a-file-that-is-not-a-store", "compile-into-a-missing-folder"],
 )

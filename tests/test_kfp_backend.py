@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from kubeflow.compile import compile_config
-from kubeflow.spec import load_pipeline_spec
+from kubeflow_runner.compile import compile_config
+from kubeflow_runner.spec import load_pipeline_spec
 from pipeline.config import load_config
 from tests.kfp_backend import backend_violations
 
@@ -388,7 +388,7 @@ def test_kfp_sdk_output_passes(tmp_path):
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """The project's default config compiled by `python -m kubeflow compile`'s function."""
+    """The project's default config compiled by `python -m kubeflow_runner compile`'s function."""
     path = str(tmp_path_factory.mktemp("kfp") / "pipeline.yaml")
     return load_pipeline_spec(compile_config(load_config(None), path))
 

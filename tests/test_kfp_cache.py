@@ -11,8 +11,8 @@ import os
 import pytest
 
 from components.ingest.fingerprint import source_fingerprint
-from kubeflow.compile import compile_config
-from kubeflow.spec import load_pipeline_spec
+from kubeflow_runner.compile import compile_config
+from kubeflow_runner.spec import load_pipeline_spec
 from pipeline.config import load_config
 from tests.kfp_launcher import build_executor_input, cache_key, run_step, task_parts
 

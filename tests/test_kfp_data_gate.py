@@ -14,8 +14,8 @@ import types
 
 import pytest
 
-from kubeflow import cli
-from kubeflow.spec import load_pipeline_spec
+from kubeflow_runner import cli
+from kubeflow_runner.spec import load_pipeline_spec
 from tests import gate_spans
 from tests.kfp_launcher import StepFailed, run_step, task_order
 from tests.span_runs import add_span

@@ -1,6 +1,6 @@
 """Every step of the compiled Kubeflow pipeline runs as compiled (tests/kfp_launcher.py).
 
-`python -m kubeflow compile` writes the spec of a tiny pipeline whose source
+`python -m kubeflow_runner compile` writes the spec of a tiny pipeline whose source
 has a `{SPAN}` placeholder; each task's container command then runs with the
 ExecutorInput KFP's launcher would give it, under a local pipeline root, with
 KFP's cache emulated (tests/kfp_launcher.py `cache_key`), three times under the
@@ -24,8 +24,8 @@ from tfx.components.evaluator.constants import (
 )
 
 from components.report.executor import REFERENCE_ACCURACY
-from kubeflow import cli
-from kubeflow.spec import load_pipeline_spec
+from kubeflow_runner import cli
+from kubeflow_runner.spec import load_pipeline_spec
 from tests.kfp_launcher import run_pipeline, task_order
 from tests.span_runs import add_span
 from tests.test_compile import COMPONENTS

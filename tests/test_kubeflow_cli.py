@@ -1,4 +1,4 @@
-"""`python -m kubeflow submit|schedule` as a user runs them, against a fake KFP API."""
+"""`python -m kubeflow_runner submit|schedule` as a user runs them, against a fake KFP API."""
 
 import datetime
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kubeflow.cli import main
+from kubeflow_runner.cli import main
 from tests.http_server import closed_port_url
 from tests.kfp_fixtures import API, TOKEN
 
@@ -88,7 +88,16 @@ def test_module_entry_point_reads_the_token_from_the_environment(server, package
     env = {**os.environ, "KFP_TOKEN": TOKEN, "HOME": str(tmp_path), "KUBECONFIG": "/nonexistent"}
     env.pop("KF_PIPELINES_ENDPOINT", None)
     result = subprocess.run(
-        [sys.executable, "-m", "kubeflow", "submit", "--host", server.url, "--package", package],
+        [
+            sys.executable,
+            "-m",
+            "kubeflow_runner",
+            "submit",
+            "--host",
+            server.url,
+            "--package",
+            package,
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

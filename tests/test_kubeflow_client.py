@@ -1,13 +1,13 @@
-"""kubeflow.client and kubeflow.schedule through the real kfp.Client against a fake KFP API."""
+"""kubeflow_runner.client and .schedule through the real kfp.Client against a fake KFP API."""
 
 import logging
 
 import pytest
 import yaml
 
-from kubeflow import client as kfp_client
-from kubeflow import schedule
-from kubeflow.errors import KubeflowError
+from kubeflow_runner import client as kfp_client
+from kubeflow_runner import schedule
+from kubeflow_runner.errors import KubeflowError
 from tests.http_server import closed_port_url
 from tests.kfp_fixtures import API, TOKEN
 from tests.kfp_package import write_pipeline_job_json

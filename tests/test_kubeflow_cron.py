@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubeflow.cron import describe_fire_times, next_fire_times, validate_cron
-from kubeflow.errors import KubeflowError
+from kubeflow_runner.cron import describe_fire_times, next_fire_times, validate_cron
+from kubeflow_runner.errors import KubeflowError
 
 UTC = datetime.timezone.utc
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from kubeflow.errors import KubeflowError
-from kubeflow.spec import (
+from kubeflow_runner.errors import KubeflowError
+from kubeflow_runner.spec import (
     coerce_params,
     load_pipeline_spec,
     parse_param_assignments,

@@ -1,8 +1,8 @@
-"""The packages import one way (issue 16): components <- trainer <- pipeline <- kubeflow.
+"""The packages import one way (issue 16): components <- trainer <- pipeline <- kubeflow_runner.
 
 `components` (with `video_action`, which only holds a component's artifact type where
 Kubeflow looks for it) imports none of the others; `trainer` imports `components`;
-`pipeline`, the composition root, imports both; `kubeflow` compiles the pipeline. No
+`pipeline`, the composition root, imports both; `kubeflow_runner` compiles the pipeline. No
 package imports another's private (`_`) name. Read from the source with `ast`, so
 imports inside functions count too.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from tests.cli_process import REPO
 
-LAYER = {"components": 0, "video_action": 0, "trainer": 1, "pipeline": 2, "kubeflow": 3}
+LAYER = {"components": 0, "video_action": 0, "trainer": 1, "pipeline": 2, "kubeflow_runner": 3}
 
 
 def imports_of(path: str):
@@ -81,7 +81,7 @@ def test_no_private_name_crosses_a_package():
     [
         ("from pipeline import evaluation\n", (1, "pipeline", ("evaluation",))),
         ("def f():\n    from trainer.run import X\n", (2, "trainer.run", ("X",))),
-        ("import kubeflow.compile as c\n", (1, "kubeflow.compile", ())),
+        ("import kubeflow_runner.compile as c\n", (1, "kubeflow_runner.compile", ())),
     ],
 )
 def test_the_scan_sees_module_and_function_level_imports(tmp_path, source, expected):

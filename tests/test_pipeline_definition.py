@@ -168,7 +168,7 @@ def test_a_local_run_does_not_import_tfxs_cloud_extensions():
     import sys
 
     code = (
-        "import sys, pipeline.local_runner, kubeflow.compile, pipeline.cli;"
+        "import sys, pipeline.local_runner, kubeflow_runner.compile, pipeline.cli;"
         "print(sorted(m for m in sys.modules if m.startswith(('tfx.v1', 'tfx.extensions'))))"
     )
     out = subprocess.run(

@@ -1,6 +1,6 @@
 """SourceFingerprint: what the ingest's source holds now, as a String for the ingest's cache key.
 
-Usage (what `kubeflow/compile.py` builds through `pipeline.create_pipeline`):
+Usage (what `kubeflow_runner/compile.py` builds through `pipeline.create_pipeline`):
 
     fingerprint = SourceFingerprint(config=config.ingest, span=span)
     ingest = VideoIngest(

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from components import renamed_keys
 from components.config_loader import ConfigError, load, require
 from components.data_gate.config import DataGateConfig
 from components.ingest import spans
@@ -67,7 +68,8 @@ class EvalConfig:
       min_accuracy: absolute bar on eval accuracy (multi-clip) for a model to be blessed.
       max_regression: how much accuracy may drop against the served model
         (0 = must not be worse).
-      top_k: top-k accuracy reported (only when there are at least k classes).
+      accuracy_top_k: the k of the top-k accuracy reported (TFMA's
+        SparseTopKCategoricalAccuracy; only with at least k classes; formerly `top_k`).
       gallery_size: how many misclassified eval clips the report shows, the most
         confidently wrong first (0: no gallery; components/report/gallery.py).
       reference_source: a fixed evaluation set ('' : none): a zip or folder of videos,
@@ -79,16 +81,18 @@ class EvalConfig:
 
     min_accuracy: float = 0.5
     max_regression: float = 0.0
-    top_k: int = 5
+    accuracy_top_k: int = 5
     gallery_size: int = gallery.DEFAULT_SIZE
     reference_source: str = ""
+
+    RENAMED_KEYS = renamed_keys.EVALUATION  # not a field: read by components/config_loader.py
 
     def __post_init__(self):
         require(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "in [0, 1]", self.min_accuracy)
         require(
             0.0 <= self.max_regression <= 1.0, "max_regression", "in [0, 1]", self.max_regression
         )
-        require(self.top_k >= 2, "top_k", ">= 2", self.top_k)
+        require(self.accuracy_top_k >= 2, "accuracy_top_k", ">= 2", self.accuracy_top_k)
         require(
             self.gallery_size >= 0,
             "gallery_size",

@@ -23,13 +23,13 @@ def top_k_name(k: int) -> str:
     return f"top_{k}_accuracy"
 
 
-def report_metric_names(top_k: int) -> dict[str, str]:
+def report_metric_names(accuracy_top_k: int) -> dict[str, str]:
     """ModelReport's `metric_names`: the metrics `eval_config` asks TFMA for, as
     `output/name`, under the keys the report knows (components/report/constants.py)."""
     return {
         "multi_clip_accuracy": f"{MULTI_CLIP}/{ACCURACY}",
         "single_clip_accuracy": f"{SINGLE_CLIP}/{ACCURACY}",
-        "top_k_accuracy": f"{MULTI_CLIP}/{top_k_name(top_k)}",
+        "top_k_accuracy": f"{MULTI_CLIP}/{top_k_name(accuracy_top_k)}",
     }
 
 
@@ -76,7 +76,7 @@ def eval_config(evaluation: EvalConfig, num_classes: int | None) -> tfma.EvalCon
         tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         tfma.MetricConfig(class_name="ExampleCount"),
     ]
-    k = evaluation.top_k
+    k = evaluation.accuracy_top_k
     if num_classes is None or num_classes >= k:
         metrics.append(
             tfma.MetricConfig(

@@ -1,8 +1,11 @@
 """The `predict` and `stream` commands of `python -m pipeline`: thin wrappers over
 `trainer/inference.py` and `trainer/plots.py`.
 
-  predict  top-k labels of videos (files or folders; a folder gives a CSV or JSON Lines file)
+  predict  the most probable labels of videos (files or folders; a folder gives a CSV or
+           JSON Lines file)
   stream   frame-by-frame predictions of one video, optionally as CSV and an animated plot
+
+The two commands share their model options and their error handling (~360 lines).
 """
 
 from __future__ import annotations
@@ -41,7 +44,14 @@ def _add_model_args(p) -> None:
         required=True,
         help="SavedModel directory, serving base directory (newest version) or pipeline root",
     )
-    p.add_argument("--top-k", type=int, default=3, help="labels shown per prediction")
+    p.add_argument(
+        "--show",
+        "--top-k",  # the old name, read for one release with a warning
+        type=int,
+        default=3,
+        action=RenamedOption,
+        help="labels shown per prediction, most probable first (default 3)",
+    )
     p.add_argument(
         "--fps",
         type=float,
@@ -59,7 +69,7 @@ def _add_model_args(p) -> None:
 
 def add_parsers(sub) -> None:
     """Adds the `predict` and `stream` subcommands to an argparse subparsers object."""
-    p = sub.add_parser("predict", help="top-k labels of videos with an exported model")
+    p = sub.add_parser("predict", help="the most probable labels of videos (--show of them)")
     _add_model_args(p)
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
     p.add_argument(
@@ -176,7 +186,7 @@ def _run_predict(args) -> int:
     spec = model.frame_spec(
         frames_per_video=args.frames_per_video, fps=args.fps, resize_mode=args.resize_mode
     )
-    k = min(args.top_k, len(model.labels))
+    k = min(args.show, len(model.labels))
     failed = 0
     with _PredictionWriter(output, model.labels, k) as writer:
         # A bar on a terminal; in a log the per-video lines are the progress.
@@ -266,7 +276,7 @@ def _run_stream(args) -> int:
     fps = reader.sampled_fps
     how = _describe_mode(mode, args.window or model.window_frames, args.smooth)
     print(f"{args.video}: {fps:g} samples/s of video, {how}, model {model.path}", file=sys.stderr)
-    k = min(args.top_k, len(model.labels))
+    k = min(args.show, len(model.labels))
     kept = [] if args.plot else None  # [frames, classes] floats, for the plot only
     csv_file = open(args.csv, "w", newline="") if args.csv else None
     try:
@@ -336,7 +346,7 @@ def _write_plots(args, model, spec, probabilities, fps: float) -> None:
     from trainer import plots
 
     png = os.path.splitext(args.plot)[0] + ".png"
-    plots.plot_curves(probabilities, model.labels, fps, png, top_k=args.top_k)
+    plots.plot_curves(probabilities, model.labels, fps, png, shown=args.show)
     with Counter(len(probabilities), "plot frames") as bar:
         written = plots.write_animation(
             FrameReader(args.video, spec),
@@ -344,7 +354,7 @@ def _write_plots(args, model, spec, probabilities, fps: float) -> None:
             model.labels,
             fps,
             args.plot,
-            top_k=args.top_k,
+            shown=args.show,
             progress=bar.step,
         )
     print(f"plot: {args.plot} ({written} frames), curves: {png}", file=sys.stderr)

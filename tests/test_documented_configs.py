@@ -18,7 +18,7 @@ nothing else (`tiny_overrides`):
 
 Together the runs cover every way of choosing classes: a number (`classes: 10` in
 ucf101.yaml and kubeflow.yaml), a list of names (ucf101.yaml with three names, also
-fewer classes than `evaluation.top_k`), and 0 for all (demo.yaml).
+fewer classes than `evaluation.accuracy_top_k`), and 0 for all (demo.yaml).
 """
 
 import dataclasses
@@ -239,7 +239,7 @@ def test_report_has_per_class_metrics_and_mean_class_accuracy(documented_run, ru
     )
     assert np.all((0 <= recall) & (recall <= 1)) and np.all((0 <= precision) & (precision <= 1))
     assert headline["mean class accuracy"] == pytest.approx(recall.mean())
-    top_k = finished.config.evaluation.top_k
+    top_k = finished.config.evaluation.accuracy_top_k
     assert (f"top-{top_k} accuracy" in headline) == (len(labels) >= top_k)
     with open(finished.record.report) as f:
         page = f.read()

@@ -80,7 +80,7 @@ def test_overrides_parse_values_as_yaml():
         (["ingest.frames.frames_per_video=1.5"], "ingest.frames.frames_per_video must be int"),
         (["ingest.frames.num_frames=1.5"], "ingest.frames.frames_per_video must be int"),
         (["trainer.num_frames=2", "trainer.window_frames=2"], "give trainer.window_frames only"),
-        (["evaluation.top_k=x"], "evaluation.top_k must be int"),
+        (["evaluation.accuracy_top_k=x"], "evaluation.accuracy_top_k must be int"),
         (["evaluation.gallery_size=-1"], "evaluation.gallery_size must be >= 0"),
         (
             ["evaluation.reference_source=/data/span-{SPAN}/ref.zip"],
@@ -179,6 +179,20 @@ def test_the_two_frame_counts_have_two_names_and_the_old_keys_still_read(caplog)
     )
     assert "trainer.num_frames is deprecated, read as trainer.window_frames" in said[1]
     assert all(r.levelname == "WARNING" for r in caplog.records if "deprecated" in r.getMessage())
+
+
+def test_the_three_top_ks_have_three_names_and_the_old_keys_still_read(caplog):
+    """`top_k` meant the labels the signatures return and the k of the top-k accuracy
+    (and, in `predict`, the labels printed: `--show`)."""
+    new = load_config(None, ["trainer.serving_top_k=3", "evaluation.accuracy_top_k=4"])
+    assert (new.trainer.serving_top_k, new.evaluation.accuracy_top_k) == (3, 4)
+    assert "deprecated" not in caplog.text
+    assert load_config(None, ["trainer.top_k=3", "evaluation.top_k=4"]) == new
+    said = sorted(r.getMessage() for r in caplog.records if "deprecated" in r.getMessage())
+    assert "evaluation.top_k is deprecated, read as evaluation.accuracy_top_k" in said[0]
+    assert "trainer.top_k is deprecated, read as trainer.serving_top_k" in said[1]
+    with pytest.raises(ConfigError, match="give evaluation.accuracy_top_k only"):
+        load_config(None, ["evaluation.top_k=4", "evaluation.accuracy_top_k=4"])
 
 
 def test_stored_json_with_the_old_keys_still_reads():

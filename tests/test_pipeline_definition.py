@@ -100,8 +100,9 @@ def test_tfma_builds_the_metrics_for_every_way_of_choosing_classes(classes):
     # The report's per-class figures all come from the confusion matrix.
     assert "multi_class_confusion_matrix_plot" in names
     assert not any(key.sub_key or key.aggregation_type for key in keys)
-    has_top_k = evaluation.top_k_name(config.evaluation.top_k) in names
-    assert has_top_k == (num_classes is None or num_classes >= config.evaluation.top_k)
+    k = config.evaluation.accuracy_top_k
+    has_top_k = evaluation.top_k_name(k) in names
+    assert has_top_k == (num_classes is None or num_classes >= k)
 
 
 def test_report_reads_the_examples_and_the_candidate_model():

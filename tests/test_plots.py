@@ -45,7 +45,7 @@ def test_animation_has_one_frame_per_prediction(tmp_path, suffix):
         LABELS,
         5.0,
         str(path),
-        top_k=3,
+        shown=3,
         progress=lambda: ticks.append(1),
     )
     assert written == 9 and len(ticks) == 9

@@ -31,14 +31,22 @@ def videos(tmp_path_factory):
     return folder
 
 
-def test_predict_files_prints_top_k(model_dir, videos, capsys):
-    code = main(["predict", "--model", model_dir, str(videos / "a.avi"), "--top-k", "2"])
+def test_predict_files_prints_the_labels_shown(model_dir, videos, capsys):
+    code = main(["predict", "--model", model_dir, str(videos / "a.avi"), "--show", "2"])
     out = capsys.readouterr()
     assert code == 0
     line = out.out.strip()
     assert line.startswith(f"{videos / 'a.avi'}: ")
     assert len(line.split(": ", 1)[1].split(", ")) == 2
     assert "1 of 1 videos classified, 0 unreadable" in out.err
+
+
+def test_the_old_top_k_flag_reads_as_show_with_a_warning(model_dir, videos, capsys):
+    code = main(["predict", "--model", model_dir, str(videos / "a.avi"), "--top-k", "2"])
+    out = capsys.readouterr()
+    assert code == 0
+    assert len(out.out.strip().split(": ", 1)[1].split(", ")) == 2
+    assert "warning: --top-k is deprecated, read as --show" in out.err
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])

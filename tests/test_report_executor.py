@@ -86,7 +86,7 @@ def run_report(inputs, examples_dir: str, out: Path, gallery_size: int = 12):
         {"report": [report]},
         {
             "metric_names": json.dumps(evaluation.report_metric_names(5)),
-            "top_k": 5,
+            "accuracy_top_k": 5,
             "gallery_size": gallery_size,
         },
     )

@@ -98,7 +98,7 @@ def test_one_eval_forward_trace_serves_validation_multi_clip_eval_and_export(
         epochs=1,
         batch_size=4,
         eval_views=2,
-        top_k=2,
+        serving_top_k=2,
         tflite="none",
     )
     train_files = patterns(examples_dir, "train")
@@ -191,12 +191,12 @@ def test_pretrained_checkpoint_from_url_is_restored_and_its_last_block_fine_tune
     import tarfile
 
     from tests.http_server import serve_folder
-    from trainer import architecture, checkpoint
+    from trainer import architecture, restore
     from trainer.model import set_trainable_blocks
 
     arch = architecture.arch_for("a0", "stream")
     root = tmp_path_factory.mktemp("garden")
-    backbone, classifier = checkpoint.build_kinetics_classifier(arch)
+    backbone, classifier = restore.build_kinetics_classifier(arch)
     rng = np.random.default_rng(5)
     for v in classifier.variables:  # distinct from a fresh build, still sane to train on
         v.assign(v * rng.uniform(0.8, 1.2, v.shape).astype(v.dtype.as_numpy_dtype) + 0.01)

@@ -53,7 +53,7 @@ def train(examples_dir, tmp_path_factory, base_model=None, **overrides):
             "epochs": 2,
             "batch_size": 4,
             "eval_views": 2,
-            "top_k": 2,
+            "serving_top_k": 2,
             **overrides,
         }
     )

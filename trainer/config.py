@@ -20,6 +20,12 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pi
 class TrainerConfig:
     """How to build and fine-tune the classifier.
 
+    Where Model Garden (official/vision/configs/video_classification.py) has its own
+    name for a setting, the attribute says it: `window_frames` is its `num_frames`,
+    `eval_views` its `num_test_clips`, `checkpoint` its task's `init_checkpoint`,
+    `trainable_blocks: 0` its task's `freeze_backbone: true`; the ingest's
+    `frames.frame_step` is its `temporal_stride`.
+
     Attributes:
       model_id: MoViNet size: a0 (default), a1, a2.
       variant: 'base' (non-causal 3D) or 'stream' (causal; exports streaming signatures).
@@ -40,11 +46,14 @@ class TrainerConfig:
       deterministic: TensorFlow's op determinism (same weights run after run on one
         machine; trainer/determinism.py). Turn it off on a GPU whose ops have no
         deterministic kernel (they raise) or to trade reproducibility for speed.
-      checkpoint: Model Garden checkpoint: a directory, a .tar.gz, or an http(s)/gs URL.
+      checkpoint: Model Garden checkpoint: a directory, a .tar.gz, or an http(s)/gs URL
+        (Model Garden's `init_checkpoint`; the backbone's weights are kept, the
+        classifier head is new).
       random_init: train from random weights; must be set explicitly when no
         checkpoint is given (never a silent fallback).
-      trainable_blocks: 0 freezes the backbone (features are cached and only the
-        head trains); N > 0 unfreezes the last N blocks; -1 the whole backbone.
+      trainable_blocks: 0 freezes the backbone (Model Garden's `freeze_backbone`;
+        features are cached and only the head trains); N > 0 unfreezes the last N
+        blocks; -1 the whole backbone.
       train_views: random temporal windows per training video (augmentation),
         drawn anew each epoch.
       aug_min_area_ratio: each training window is cut from a random square crop
@@ -52,11 +61,14 @@ class TrainerConfig:
         window), then resized; 1.0 (default) trains on whole frames. Model
         Garden's video DataConfig has the same name (0.49 there, with aspect
         jitter we leave out).
-      eval_views: windows spread over each eval video, averaged (multi-clip).
+      eval_views: windows spread over each eval video, averaged (multi-clip; Model
+        Garden's `num_test_clips`).
       fast_3d: run the model's 3D convolutions as 2D ones (depthwise as sums of 2D
         depthwise convolutions over the temporal taps, 1x1x1 as matmuls); same weights.
       mixed_precision: float16 compute on GPU.
-      top_k: labels returned by the serving signatures.
+      serving_top_k: k of the `top_k_labels`, `top_k_probabilities` and
+        `top_k_indices` every classifying signature returns, most probable first
+        (capped at the class count; formerly `top_k`).
       warm_start: start from the weights of the model served now (the newest
         version in the pipeline's serving_dir, which only blessed models reach;
         the TFX Trainer's `base_model`) when there is one; it must have the same
@@ -92,7 +104,7 @@ class TrainerConfig:
     eval_views: int = 3
     fast_3d: bool = True
     mixed_precision: bool = False
-    top_k: int = 5
+    serving_top_k: int = 5
     bn_momentum: float = 0.99
     warm_start: bool = False
     tflite: str = "float"
@@ -118,7 +130,7 @@ class TrainerConfig:
             (self.train_views >= 1, "train_views", ">= 1"),
             (0.0 < self.aug_min_area_ratio <= 1.0, "aug_min_area_ratio", "in (0, 1]"),
             (self.eval_views >= 1, "eval_views", ">= 1"),
-            (self.top_k >= 1, "top_k", ">= 1"),
+            (self.serving_top_k >= 1, "serving_top_k", ">= 1"),
             (0.0 <= self.bn_momentum < 1.0, "bn_momentum", "in [0, 1)"),
             (self.tflite in TFLITE_MODES, "tflite", f"one of {TFLITE_MODES}"),
         ]

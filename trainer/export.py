@@ -63,7 +63,7 @@ class VideoModelModule(tf.Module):
         self._window = config.window_frames
         self._resolution = config.resolution
         self._views = config.eval_views
-        self._top_k = min(config.top_k, len(labels))
+        self._top_k = min(config.serving_top_k, len(labels))
         self._causal = arch.causal
 
     def _outputs(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -50,12 +50,13 @@ def _draw_curves(ax, probabilities: np.ndarray, labels, fps: float, k: int) -> N
     ax.grid(alpha=0.3)
 
 
-def plot_curves(probabilities: np.ndarray, labels, fps: float, path: str, top_k: int = 5) -> str:
-    """Writes a PNG of the top-k classes' probabilities over time; returns `path`."""
+def plot_curves(probabilities: np.ndarray, labels, fps: float, path: str, shown: int = 5) -> str:
+    """Writes a PNG of the `shown` most probable classes' probabilities over time
+    (probabilities: float [frames, classes]; fps: frames per second); returns `path`."""
     probabilities = _checked(probabilities, labels)
     fig = _figure(rows=1)
     ax = fig.add_subplot(1, 1, 1)
-    _draw_curves(ax, probabilities, labels, fps, top_k)
+    _draw_curves(ax, probabilities, labels, fps, shown)
     ax.set_title("class probabilities over time")
     fig.tight_layout()
     fig.savefig(path)
@@ -68,11 +69,12 @@ def write_animation(
     labels,
     fps: float,
     path: str,
-    top_k: int = 5,
+    shown: int = 5,
     progress=None,
 ) -> int:
     """Writes the animation (GIF or MP4 by `path`'s suffix): each frame of `frames`
-    (BGR uint8) above the top-k probability curves with a playhead at its time.
+    (BGR uint8) above the probability curves of the `shown` most probable classes, with
+    a playhead at its time.
 
     Args:
       progress: called with no argument after each frame (a progress bar's update).
@@ -89,7 +91,7 @@ def write_animation(
     image_ax = fig.add_subplot(2, 1, 1)
     image_ax.axis("off")
     curves_ax = fig.add_subplot(2, 1, 2)
-    _draw_curves(curves_ax, probabilities, labels, fps, top_k)
+    _draw_curves(curves_ax, probabilities, labels, fps, shown)
     playhead = curves_ax.axvline(0.0, color="black", linewidth=1)
     title = image_ax.set_title("frame 0")  # before the layout, which leaves room for it
     fig.tight_layout()

@@ -17,6 +17,10 @@ Rotation metadata (portrait phone video) is applied here, explicitly, not left t
 OpenCV's `CAP_PROP_ORIENTATION_AUTO` default, which varies across versions.
 Truncation is judged by the container's own size (`containers.py`), never by the
 frame count a header announces; a header that disagrees is a warning.
+
+One module of ~390 lines on purpose: the frame contract (FrameSpec), sampling by
+time, rotation, resizing and JPEG encoding are what training and serving must do
+alike, so they are read and changed in one place.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class FrameSpec:
         sampled frames are padded by repeating the last one; longer ones keep the
         centre span.
       target_fps: samples per second of video, chosen by presentation time.
-      frame_step: explicit stride in decoded frames; overrides target_fps when > 0.
+      frame_step: explicit stride in decoded frames (Model Garden's and DMVR's
+        `temporal_stride`); overrides target_fps when > 0.
       height, width: output size.
       resize_mode: 'pad' keeps the aspect ratio with black bars (as
         tf.image.resize_with_pad), 'crop' centre-crops to the aspect, 'stretch'.

@@ -8,8 +8,8 @@ Usage:
         model_run=trainer.outputs["model_run"],
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
-        metric_names=pipeline.evaluation.report_metric_names(top_k=5),
-        top_k=5,
+        metric_names=pipeline.evaluation.report_metric_names(accuracy_top_k=5),
+        accuracy_top_k=5,
         gallery_size=12,
         data_gate=data_gate.outputs["anomalies"],  # optional
         reference_evaluation=reference_evaluator.outputs["evaluation"],  # optional,
@@ -50,7 +50,7 @@ class ModelReportSpec(types.ComponentSpec):
 
     PARAMETERS = {
         "metric_names": ExecutionParameter(type=str),
-        "top_k": ExecutionParameter(type=int, optional=True),
+        "accuracy_top_k": ExecutionParameter(type=int, optional=True),
         "gallery_size": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
@@ -84,7 +84,7 @@ class ModelReport(base_component.BaseComponent):
         examples,
         model,
         metric_names: dict[str, str],
-        top_k: int = 5,
+        accuracy_top_k: int = 5,
         gallery_size: int = gallery.DEFAULT_SIZE,
         data_gate=None,
         reference_evaluation=None,
@@ -102,7 +102,7 @@ class ModelReport(base_component.BaseComponent):
             data_gate=data_gate,
             reference_evaluation=reference_evaluation,
             reference_blessing=reference_blessing,
-            top_k=top_k,
+            accuracy_top_k=accuracy_top_k,
             gallery_size=gallery_size,
             report=types.Channel(type=HtmlReport),
         )

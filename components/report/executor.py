@@ -33,12 +33,14 @@ from components.report.render import data_gate_section, render_report
 from components.training_summary import SUMMARY_FILE, TrainingSummary
 
 
-def headline_keys(metric_names: dict[str, str], top_k: int, num_classes: int) -> dict[str, str]:
+def headline_keys(
+    metric_names: dict[str, str], accuracy_top_k: int, num_classes: int
+) -> dict[str, str]:
     """Report titles -> metric names (TFMA's `output/metric`).
 
     `metric_names` is what the Evaluator was asked to compute (ModelReport's
     `metric_names`, keys `METRIC_NAMES`);
-    top-k accuracy is left out with fewer than `top_k` classes, where it is always 1.
+    top-k accuracy is left out with fewer than `accuracy_top_k` classes, where it is always 1.
 
     Raises:
       ValueError: `metric_names` lacks one of those keys.
@@ -50,8 +52,8 @@ def headline_keys(metric_names: dict[str, str], top_k: int, num_classes: int) ->
         "accuracy (multi-clip)": metric_names["multi_clip_accuracy"],
         "accuracy (single-clip)": metric_names["single_clip_accuracy"],
     }
-    if num_classes >= top_k:
-        keys[f"top-{top_k} accuracy"] = metric_names["top_k_accuracy"]
+    if num_classes >= accuracy_top_k:
+        keys[f"top-{accuracy_top_k} accuracy"] = metric_names["top_k_accuracy"]
     keys["mean class accuracy"] = MEAN_CLASS_ACCURACY
     return keys
 
@@ -181,7 +183,7 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         model = artifact_utils.get_single_instance(input_dict["model"])
         report = artifact_utils.get_single_instance(output_dict["report"])
-        top_k = int(exec_properties.get("top_k") or 5)
+        accuracy_top_k = int(exec_properties.get("accuracy_top_k") or 5)
         metric_names = json.loads(exec_properties["metric_names"])
         size = exec_properties.get("gallery_size")
         size = gallery.DEFAULT_SIZE if size is None else int(size)
@@ -197,7 +199,7 @@ class Executor(base_executor.BaseExecutor):
         if reference is not None:
             reasons += [f"reference set: {f}" for f in reference.failures]
         model_uri = blessing.get_string_custom_property("current_model") or "unknown"
-        keys = headline_keys(metric_names, top_k, len(labels))
+        keys = headline_keys(metric_names, accuracy_top_k, len(labels))
 
         summary_of_data, data_absent = data_or_why_not(examples.uri)
         gate = data_gate_fragment(input_dict.get("data_gate") or [])

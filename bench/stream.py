@@ -20,6 +20,9 @@ In one run:
   per video, over synthetic 5 fps videos of increasing length.
 
 Usage: python -m bench.stream [--steps 100] [--rounds 10] [--lengths 50,200,800]
+
+One script (~390 lines): the exports, the turn-taking runner and the memory probe
+must agree on the same frames and weights, and a benchmark is read whole.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     from official.projects.movinet.tools import export_saved_model as garden_export
 
     from bench.backbone import randomize_non_kernel_weights
-    from trainer import architecture, checkpoint
+    from trainer import architecture, restore
     from trainer.config import TrainerConfig
     from trainer.export import export_model
     from trainer.fast_conv import use_fast_conv3d
@@ -58,7 +61,7 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     from trainer.tflite_model import write_stream_tflite
 
     arch = architecture.arch_for("a0", "stream")
-    backbone, garden_classifier = checkpoint.build_kinetics_classifier(arch)
+    backbone, garden_classifier = restore.build_kinetics_classifier(arch)
     randomize_non_kernel_weights(backbone)
     seconds = {}
     start = time.perf_counter()

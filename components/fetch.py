@@ -23,6 +23,9 @@ urllib3's own retries are off: the one loop here (`with_retries`) counts every a
 so "after N retries" is true whichever layer failed, the request or the body read
 after it. Library code raises `RemoteError`; each caller words it for its input
 (`RemoteError.message`) in its own exception type.
+
+~400 lines in one module on purpose: one copy of fetching for the whole project
+(the classification of failures is most of it).
 """
 
 from __future__ import annotations

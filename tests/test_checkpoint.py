@@ -1,6 +1,7 @@
-"""Tests of trainer/checkpoint.py: resolving folders, prefixes, archives, URLs and gfile
-paths (served on 127.0.0.1), safe extraction, and restoring checkpoints written here in
-Model Garden's layout (`movinet_<id>_<variant>/checkpoint, ckpt-1.index, ckpt-1.data-*`)."""
+"""Tests of trainer/checkpoint.py and trainer/restore.py: resolving folders, prefixes,
+archives, URLs and gfile paths (served on 127.0.0.1), safe extraction, and restoring
+checkpoints written here in Model Garden's layout
+(`movinet_<id>_<variant>/checkpoint, ckpt-1.index, ckpt-1.data-*`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import tensorflow as tf
 from components.fetch import HttpOptions
 from tests.http_server import closed_port_url, serve_folder
 from tests.tls import self_signed_certificate
-from trainer import checkpoint
+from trainer import checkpoint, restore
 from trainer.architecture import arch_for
-from trainer.checkpoint import CheckpointError, resolve_checkpoint, restore_pretrained
+from trainer.checkpoint import CheckpointError, resolve_checkpoint
+from trainer.restore import restore_pretrained
 
 FAST = HttpOptions(retries=2, backoff_s=0.01, timeout_s=10.0)
 CKPT_FILES = ("checkpoint", "ckpt-1.index", "ckpt-1.data-00000-of-00001")
@@ -91,7 +93,7 @@ def server(tiny):
 
 def _randomized_checkpoint(root, arch, seed: int):
     """Saves a classifier of `arch` with random weights (initializers leave many equal)."""
-    backbone, classifier = checkpoint.build_kinetics_classifier(arch)
+    backbone, classifier = restore.build_kinetics_classifier(arch)
     rng = np.random.default_rng(seed)
     for v in classifier.variables:
         v.assign(rng.uniform(0.5, 1.5, v.shape).astype(v.dtype.as_numpy_dtype))
@@ -417,7 +419,7 @@ def test_damaged_data_file_is_an_error_not_a_mismatch(tiny, tmp_path, monkeypatc
     else:
         data = data[:2] + bytes([data[2] ^ 0xFF]) + data[3:]  # inside the variable `v`
     data_file.write_bytes(data)
-    monkeypatch.setattr(checkpoint, "build_kinetics_classifier", None)  # fails before a build
+    monkeypatch.setattr(restore, "build_kinetics_classifier", None)  # fails before a build
     with pytest.raises(CheckpointError, match=r"cannot read the values .*fetch the checkpoint"):
         restore_pretrained(arch_for("a0", "base"), str(folder / "ckpt-1"))
 
@@ -446,5 +448,5 @@ def test_likely_cause_is_read_from_the_checkpoint_variables(tmp_path, objects, c
         objects = {"model": model}
     folder = save_garden_checkpoint(tmp_path, "movinet_a0_base", **objects)
     found = dict(tf.train.list_variables(os.path.join(folder, "ckpt-1")))
-    guess = checkpoint._likely_cause(found, arch_for("a0", "base"), expected_count=334)
+    guess = restore._likely_cause(found, arch_for("a0", "base"), expected_count=334)
     assert cause in guess

@@ -226,7 +226,6 @@ def test_make_image_builds_this_dockerfile():
     assert re.search(r"^image:.*\n\tdocker build -t \$\(IMAGE\) \.$", makefile, re.M)
 
 
-
 def test_the_installed_packages_are_the_pipelines_and_shadow_no_other_distribution():
     """pyproject installs exactly PIPELINE_PACKAGES (bench/ and tests/ run from the
     checkout), and none takes the import name of another distribution: `kubeflow` was

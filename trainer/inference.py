@@ -23,6 +23,9 @@ the model's resolution, so serving sees the frames training saw:
     at 5 fps, for W = K = 8). Costs W model frames per frame.
   Only the current frame and the states, or the last W frames and K outputs, are
   held, however long the video.
+
+~400 lines kept together: finding and loading a model, checking the frame options
+against its frame contract, and both ways of using it share `LoadedModel`.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
     """The backbone with pretrained weights (or random ones when the config says so),
     frozen or partly unfrozen, with the fast 3D depthwise path when enabled."""
     if config.checkpoint:
-        from trainer import checkpoint
+        from trainer import checkpoint, restore
 
         prefix = checkpoint.resolve_checkpoint(config.checkpoint, config.checkpoint_cache_dir)
-        backbone = checkpoint.restore_pretrained(arch, prefix)
+        backbone = restore.restore_pretrained(arch, prefix)
         logging.info("restored %s from %s", arch.checkpoint_name, prefix)
     else:
         logging.warning("training %s from random weights (random_init: true)", arch.checkpoint_name)

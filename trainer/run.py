@@ -2,6 +2,10 @@
 
 custom_config = {"trainer": TrainerConfig fields}. The label names come from
 the Examples artifact the ingest wrote (`labels.txt` beside the splits).
+
+Read top to bottom it is the training: `run_fn` -> `train_and_export` -> `train`
+(build, fit: frozen features or end to end) -> `export`, each phase timed by
+`PhaseTimer`; ~370 lines kept together for that reason.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from components.config_loader import ConfigError
 from components.ingest.constants import LABELS_FILE
 from components.ingest.contract import read_contract
 from components.served_model import versions
@@ -293,29 +298,36 @@ def _write_tflite(classifier, config: TrainerConfig, train_files, serving_model_
     )
 
 
+_WARM_START = "trainer.warm_start"  # the field warm_start's errors name
+
+
 def warm_start(classifier: VideoClassifier, labels: list[str], base_model: str) -> None:
     """Copies an exported model's weights into `classifier` (same architecture, classes).
 
     Raises:
-      ValueError: `base_model` is not this trainer's export, or has other classes or
-        another architecture.
+      ConfigError (`trainer.warm_start ...`): `base_model` is not this trainer's
+        export, or has other classes or another architecture.
     """
     exported = tf.saved_model.load(base_model)
     if not hasattr(exported, "model_variables"):
-        raise ValueError(f"warm_start: {base_model} is not a model this trainer exported")
+        raise ConfigError(
+            f"cannot start from {base_model}: not a model this trainer exported", _WARM_START
+        )
     base_labels = [label.decode() for label in exported.signatures["labels"]()["labels"].numpy()]
     if base_labels != list(labels):
-        raise ValueError(
-            f"warm_start: the model in {base_model} was trained on classes {base_labels}, "
-            f"these examples have {list(labels)}; set trainer.warm_start: false to train anew"
+        raise ConfigError(
+            f"cannot start from {base_model}: it was trained on classes {base_labels}, "
+            f"these examples have {list(labels)}; set trainer.warm_start: false to train anew",
+            _WARM_START,
         )
     source, target = list(exported.model_variables), classifier.variables
     shapes = [tuple(v.shape) for v in source], [tuple(v.shape) for v in target]
     if shapes[0] != shapes[1]:
-        raise ValueError(
-            f"warm_start: the model in {base_model} has another architecture "
+        raise ConfigError(
+            f"cannot start from {base_model}: it has another architecture "
             f"({len(source)} variables vs {len(target)}, or other shapes); train with the "
-            "same model_id and variant, or set warm_start: false"
+            "same model_id and variant, or set warm_start: false",
+            _WARM_START,
         )
     for variable, value in zip(target, source, strict=True):
         variable.assign(value)

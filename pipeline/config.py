@@ -25,7 +25,7 @@ from components.report import gallery
 from trainer.config import TrainerConfig
 
 # The documented configurations are files (configs/*.yaml, quoted in the README and
-# run end to end by tests/test_documented_configs.py); `make run` and every command
+# run end to end by tests/pipeline/test_documented_configs.py); `make run` and every command
 # without --config use the demo's.
 CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 DEMO_CONFIG = os.path.join(CONFIGS_DIR, "demo.yaml")

@@ -20,8 +20,8 @@ def tiny_demo(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def examples_dir(tiny_demo, tmp_path_factory):
-    """The tiny demo ingested (32x32, 8 frames per video); see tests/trained_model.py."""
-    from tests import trained_model
+    """The tiny demo ingested (32x32, 8 frames per video); see tests/builders/trained_model.py."""
+    from tests.builders import trained_model
 
     out = str(tmp_path_factory.mktemp("examples"))
     return trained_model.ingest_examples(tiny_demo.videos_zip, tiny_demo.lists_zip, out)
@@ -31,7 +31,7 @@ def examples_dir(tiny_demo, tmp_path_factory):
 def stream_model(examples_dir, tmp_path_factory):
     """(fn_args, loaded SavedModel) of a tiny stream model trained on `examples_dir`;
     the export is in fn_args.serving_model_dir."""
-    from tests import trained_model
+    from tests.builders import trained_model
 
     return trained_model.train(examples_dir, tmp_path_factory, variant="stream")
 
@@ -46,8 +46,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
-# The scheduled runs over spans (tests/span_runs.py), shared by test_data_gate_runs,
-# test_retraining and test_history.
-# KFP fixtures (fake API server, package, isolation), shared by the kubeflow tests.
-from tests.kfp_fixtures import kfp_isolated, package, server  # noqa: E402, F401
-from tests.span_runs import span_runs  # noqa: E402, F401
+# KFP fixtures (fake API server, package, isolation), shared by the kubeflow_runner tests.
+from tests.builders.kfp_fixtures import kfp_isolated, package, server  # noqa: E402, F401
+
+# The scheduled runs over spans (tests/builders/span_runs.py), shared by
+# components/data_gate/test_runs, pipeline/test_retraining and pipeline/test_history.
+from tests.builders.span_runs import span_runs  # noqa: E402, F401

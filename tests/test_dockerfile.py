@@ -21,7 +21,8 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import REPO
+
 # The packages the compiled pipeline's steps import (its components, the Trainer's
 # run_fn, the pipeline definition, and the kubeflow_runner tools).
 PIPELINE_PACKAGES = ("components", "trainer", "pipeline", "kubeflow_runner", "video_action")

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from tests.cli_process import REPO
+from tests import REPO
 
 LAYER = {"components": 0, "video_action": 0, "trainer": 1, "pipeline": 2, "kubeflow_runner": 3}
 
@@ -88,3 +88,28 @@ def test_the_scan_sees_module_and_function_level_imports(tmp_path, source, expec
     path = tmp_path / "m.py"
     path.write_text(source)
     assert list(imports_of(str(path))) == [expected]
+
+
+def test_test_files_mirror_the_packages():
+    """tests/<package>/<module folder>/test_*.py tests that package (issue 16); shared
+    helpers live in tests/fakes/ and tests/builders/, and only whole-repository checks sit
+    at the top. Every test folder is a package (so two test_config.py can coexist)."""
+    tests_root = os.path.join(REPO, "tests")
+    misplaced, not_packages = [], []
+    for folder, dirs, files in os.walk(tests_root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        relative = os.path.relpath(folder, tests_root)
+        if relative != "." and "__init__.py" not in files:
+            not_packages.append(relative)
+        top = relative.split(os.sep)[0]
+        for name in files:
+            if not (name.startswith("test_") and name.endswith(".py")):
+                continue
+            if top in ("fakes", "builders"):
+                misplaced.append(os.path.join(relative, name))
+            elif relative != "." and not os.path.isdir(os.path.join(REPO, relative)):
+                misplaced.append(os.path.join(relative, name))
+    assert not misplaced, f"test files outside a folder that mirrors a package: {misplaced}"
+    assert not not_packages, f"test folders without __init__.py: {not_packages}"
+    top_level = sorted(n for n in os.listdir(tests_root) if n.startswith("test_"))
+    assert top_level == ["test_dockerfile.py", "test_layers.py"]

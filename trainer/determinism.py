@@ -1,7 +1,7 @@
 """Reproducible training on one machine: seeds and TensorFlow's op determinism.
 
 The same config on the same records then gives the same weights, run after run
-(`tests/test_determinism.py`). Op determinism picks deterministic kernels (on
+(`tests/trainer/test_determinism.py`). Op determinism picks deterministic kernels (on
 CPU: fixed reduction orders) and makes an op without one raise instead of
 silently varying. What it costs in speed is measured by `python -m bench.demo
 --determinism-cost` (README); on GPU, an op without a deterministic kernel raises

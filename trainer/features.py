@@ -4,7 +4,7 @@ With the backbone frozen (BatchNorm in inference mode) and the temporal windows
 fixed once drawn, the backbone's pooled output is a pure function of the clip:
 compute it once per clip view, then train the head on those features. An epoch
 then costs a pass over a [N, C] matrix instead of N backbone forwards.
-`tests/test_features.py` shows the head comes out the same as when training
+`tests/trainer/test_features.py` shows the head comes out the same as when training
 through the frozen backbone.
 """
 

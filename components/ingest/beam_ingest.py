@@ -293,9 +293,3 @@ def run_ingest(
     with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
         build_ingest(pipeline, selection, config, output_dir)
     return finish_ingest(selection, refused, config, output_dir)
-
-
-def load_labels(examples_dir: str) -> list[str]:
-    """Class names, in label order, of an Examples folder the ingest wrote."""
-    with open(os.path.join(examples_dir, LABELS_FILE), encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-import numpy as np
-
 FRAMES_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
@@ -51,7 +49,7 @@ def to_example_bytes(record: VideoRecord) -> bytes:
 
     Beam workers only write records; encoding the proto here (wire format below)
     spares each worker process TensorFlow's import, seconds of start-up per worker.
-    `tests/test_records.py` checks the bytes parse to the same Example TF builds.
+    `tests/components/ingest/test_records.py` checks the bytes parse to the same Example TF builds.
     """
     features = {
         FRAMES_KEY: _bytes_feature(record.jpeg_frames),
@@ -131,10 +129,3 @@ def from_example_bytes(data: bytes) -> VideoRecord:
 def timestamps_us(seconds) -> tuple[int, ...]:
     """Times in seconds as the records keep them: int microseconds."""
     return tuple(round(t * 1e6) for t in seconds)
-
-
-def decode_frames(record: VideoRecord) -> np.ndarray:
-    """The record's frames as RGB uint8 [n, h, w, 3]."""
-    from components.ingest.video import decode_jpeg_rgb
-
-    return np.stack([decode_jpeg_rgb(b) for b in record.jpeg_frames])

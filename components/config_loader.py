@@ -23,6 +23,7 @@ TensorFlow, no Beam, so any process may load a config.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -53,6 +54,28 @@ class ConfigError(ValueError):
         if self.field:
             return ConfigError(self.reason, f"{section}.{self.field}")
         return ConfigError(f"{section}: {self.reason}")
+
+
+class SectionConfig:
+    """JSON in and out for a config dataclass that is one section of the pipeline's
+    (`SECTION`, e.g. 'trainer'): a component stores it as a JSON exec property and its
+    executor reads it back through `load`, so errors name the same dotted fields."""
+
+    SECTION = ""  # not a field (no annotation)
+
+    def to_json(self) -> str:
+        """The config as JSON, keys sorted (stable: TFX caches on exec properties)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict) -> T:
+        """Raises: ConfigError naming the field (`<SECTION>.<field> ...`)."""
+        return load(cls, data, cls.SECTION)
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        """`from_dict` of JSON text (`to_json`'s, or an older release's)."""
+        return cls.from_dict(json.loads(text))
 
 
 def require(ok: bool, field: str, rule: str, value: Any) -> None:

@@ -138,21 +138,3 @@ def _coerce(name: str, value: Any, kind: str) -> Any:
     except ValueError as e:
         raise KubeflowError(f"parameter {name!r}={value!r} is not a valid {kind}: {e}") from e
     return value
-
-
-def task_containers(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each root task's container spec (image, command, args, resources), by task name.
-
-    Follows root.dag.tasks -> components -> deploymentSpec.executors, the way KFP
-    resolves a task to the container it runs; tasks without a container (an
-    importer or a sub-DAG) are left out.
-    """
-    executors = spec.get("deploymentSpec", {}).get("executors", {})
-    components = spec.get("components", {})
-    result = {}
-    for task_name, task in spec["root"]["dag"]["tasks"].items():
-        component = components.get(task.get("componentRef", {}).get("name", ""), {})
-        executor = executors.get(component.get("executorLabel", ""), {})
-        if "container" in executor:
-            result[task_name] = executor["container"]
-    return result

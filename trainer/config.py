@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from components import renamed_keys
-from components.config_loader import ConfigError, load, require
+from components.config_loader import ConfigError, SectionConfig, require
 from trainer.architecture import MODEL_IDS, VARIANTS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -17,7 +16,7 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pi
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainerConfig:
+class TrainerConfig(SectionConfig):
     """How to build and fine-tune the classifier.
 
     Where Model Garden (official/vision/configs/video_classification.py) has its own
@@ -81,6 +80,8 @@ class TrainerConfig:
         lower one, or the averages the eval uses still hold their initial values).
       checkpoint_cache_dir: where downloaded checkpoints are kept.
     """
+
+    SECTION = "trainer"
 
     model_id: str = "a0"
     variant: str = "base"
@@ -149,15 +150,3 @@ class TrainerConfig:
     @property
     def frozen(self) -> bool:
         return self.trainable_blocks == 0
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainerConfig:
-        """Raises: ConfigError naming the field (`trainer.epochs ...`)."""
-        return load(cls, data, "trainer")
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainerConfig:
-        return cls.from_dict(json.loads(text))

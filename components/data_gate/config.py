@@ -7,9 +7,8 @@ executor both read it, serialised as JSON in the component's parameter.
 from __future__ import annotations
 
 import dataclasses
-import json
 
-from components.config_loader import ConfigError, load, require
+from components.config_loader import ConfigError, SectionConfig, require
 
 FAIL, WARN, OFF = "fail", "warn", "off"
 POLICIES = (FAIL, WARN, OFF)
@@ -26,7 +25,7 @@ CHECKS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class DataGateConfig:
+class DataGateConfig(SectionConfig):
     """What the data gate refuses. Each check has a policy, 'fail' (refuse the span),
     'warn' (record it, train anyway) or 'off', and its threshold:
 
@@ -53,6 +52,8 @@ class DataGateConfig:
       schema: policy for records breaking the schema's other domains (frame size,
         stored frame count, a missing feature): a broken ingest more than odd data.
     """
+
+    SECTION = "data"
 
     expected_classes: tuple[str, ...] = ()
     classes: str = FAIL
@@ -104,15 +105,3 @@ class DataGateConfig:
 
     def policy(self, check: str) -> str:
         return getattr(self, check)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DataGateConfig:
-        """Raises: ConfigError naming the field (`data.max_label_drift ...`)."""
-        return load(cls, data, "data")
-
-    @classmethod
-    def from_json(cls, text: str) -> DataGateConfig:
-        return cls.from_dict(json.loads(text))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
-from components.config_loader import ConfigError, load, require
+from components.config_loader import ConfigError, SectionConfig, require
 from components.fetch import HttpOptions
 from components.ingest.duplicates import POLICIES
 from components.ingest.selection import SelectionSpec
@@ -16,7 +15,7 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "video-action-pi
 
 
 @dataclasses.dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(SectionConfig):
     """The ingest's configuration.
 
     Attributes:
@@ -33,6 +32,8 @@ class IngestConfig:
         are reported; 'warn' (default) writes them, 'fail' stops the run after
         writing the report, 'drop' leaves every video of such a group out.
     """
+
+    SECTION = "ingest"
 
     source: str
     split_lists: str = ""
@@ -57,15 +58,3 @@ class IngestConfig:
             self.max_bad_fraction,
         )
         require(self.duplicates in POLICIES, "duplicates", f"one of {POLICIES}", self.duplicates)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> IngestConfig:
-        """Raises: ConfigError naming the field (`ingest.frames.height ...`)."""
-        return load(cls, data, "ingest")
-
-    @classmethod
-    def from_json(cls, text: str) -> IngestConfig:
-        return cls.from_dict(json.loads(text))

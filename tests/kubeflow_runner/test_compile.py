@@ -11,10 +11,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow_runner import cli
 from kubeflow_runner.compile import parse_cpu, parse_memory, trainer_resources
-from kubeflow_runner.spec import load_pipeline_spec, pipeline_parameters, task_containers
+from kubeflow_runner.spec import load_pipeline_spec, pipeline_parameters
 from pipeline.config import ConfigError, KubeflowConfig, load_config
 from pipeline.pipeline import create_pipeline
 from tests.builders.bad_names import BAD_NAMES, assert_one_line_name_error, config_named, run_module
+from tests.fakes.kfp_backend import task_containers
 from tests.test_dockerfile import REPO, parse_dockerfile, tfx_container_command
 
 IMAGE = "registry.example.com/video-action:7"

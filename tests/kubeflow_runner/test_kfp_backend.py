@@ -15,7 +15,8 @@ from kubeflow_runner.compile import compile_config
 from kubeflow_runner.spec import load_pipeline_spec
 from pipeline.config import load_config
 from tests import REPO
-from tests.fakes.kfp_backend import backend_violations
+from tests.builders.kfp_package import write_package
+from tests.fakes.kfp_backend import backend_violations, task_containers
 
 IMAGE = "registry.example.com/video-action:7"
 EXAMPLES = {"artifactType": {"instanceSchema": "title: tfx.Examples\ntype: object\n"}}
@@ -409,3 +410,11 @@ def test_a_resolver_in_the_compiled_pipeline_is_refused(compiled):
     }
     (violation,) = backend_violations(spec)
     assert "resolver executors not implemented" in violation
+
+
+def test_task_containers_follow_tasks_to_executors(tmp_path):
+    spec = load_pipeline_spec(write_package(tmp_path))
+    containers = task_containers(spec)
+    assert list(containers) == ["train"]
+    assert containers["train"]["image"] == "python:3.10-slim"
+    assert containers["train"]["command"]

@@ -11,7 +11,6 @@ from kubeflow_runner.spec import (
     parse_param_assignments,
     pipeline_name,
     pipeline_parameters,
-    task_containers,
 )
 from tests.builders.kfp_package import write_package, write_pipeline_job_json
 
@@ -77,11 +76,3 @@ def test_unknown_or_mistyped_parameters_are_refused(tmp_path):
         coerce_params({"epochs": "five"}, spec)
     with pytest.raises(KubeflowError, match="NAME=VALUE"):
         parse_param_assignments(["epochs"])
-
-
-def test_task_containers_follow_tasks_to_executors(tmp_path):
-    spec = load_pipeline_spec(write_package(tmp_path))
-    containers = task_containers(spec)
-    assert list(containers) == ["train"]
-    assert containers["train"]["image"] == "python:3.10-slim"
-    assert containers["train"]["command"]

@@ -26,7 +26,6 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
 
         prefix = checkpoint.resolve_checkpoint(config.checkpoint, config.checkpoint_cache_dir)
         backbone = restore.restore_pretrained(arch, prefix)
-        logging.info("restored %s from %s", arch.checkpoint_name, prefix)
     else:
         logging.warning("training %s from random weights (random_init: true)", arch.checkpoint_name)
         backbone = architecture.build_backbone(arch)

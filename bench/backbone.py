@@ -5,9 +5,11 @@ In one run, on the same random clips, under `tf.function`, after warm-up:
   3D convolutions, XLA-compiled per layer by `nn_layers.Conv3D`);
 - 3d, depthwise only: the same model, same weights, after
   `use_fast_depthwise_conv3d` (depthwise 3D convolutions as sums of 2D ones);
-- 3d, ours: then `use_fast_conv3d` (also the 1x1x1 convolutions as matmuls and
-  the stem as 2D convolutions, no per-layer XLA clusters); both outputs are
-  checked against Model Garden's;
+- 3d, fast convs: then `use_fast_conv3d` (also the 1x1x1 convolutions as matmuls
+  and the stem as 2D convolutions, no per-layer XLA clusters);
+- 3d, ours: then `use_folded_batch_norm` (inference BatchNorm folded into those
+  convolutions, bias and swish fused into them), as the Trainer runs it; every
+  output is checked against Model Garden's;
 - 2plus1d stream: the stream architecture's forward over the whole clip, for
   reference (a different network, already 2D convolutions throughout: nothing
   to switch).
@@ -86,6 +88,7 @@ def main() -> None:
 
     from trainer.architecture import arch_for, build_backbone
     from trainer.fast_conv import use_fast_conv3d, use_fast_depthwise_conv3d
+    from trainer.folded_batch_norm import use_folded_batch_norm
 
     shape = (args.batch, args.frames, args.size, args.size, 3)
     clip = tf.constant(np.random.default_rng(0).uniform(size=shape).astype("float32"))
@@ -102,6 +105,11 @@ def main() -> None:
     dw_diff = float(np.abs(dw_fn(clip)["head"].numpy() - slow_head).max())
 
     switched += use_fast_conv3d(base)
+    convs_fn = forward_fn(base)
+    convs_s, convs_times = median_seconds(convs_fn, clip, args.reps)
+    convs_diff = float(np.abs(convs_fn(clip)["head"].numpy() - slow_head).max())
+
+    folded = use_folded_batch_norm(base)
     fast_fn = forward_fn(base)
     fast_s, fast_times = median_seconds(fast_fn, clip, args.reps)
     max_abs_diff = float(np.abs(fast_fn(clip)["head"].numpy() - slow_head).max())
@@ -113,6 +121,7 @@ def main() -> None:
     per_clip = {
         "3d, Model Garden": slow_s / args.batch,
         "3d, depthwise only": dw_s / args.batch,
+        "3d, fast convs": convs_s / args.batch,
         "3d, ours": fast_s / args.batch,
         "2plus1d stream": stream_s / args.batch,
     }
@@ -123,16 +132,19 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "tensorflow": tf.__version__,
         "depthwise_conv3d_switched": switched,
+        "batch_norm_folded_blocks": folded,
         "seconds_per_clip": per_clip,
         "batch_seconds": {
             "3d, Model Garden": slow_times,
             "3d, depthwise only": dw_times,
+            "3d, fast convs": convs_times,
             "3d, ours": fast_times,
             "2plus1d stream": stream_times,
         },
         "speedup_ours_vs_model_garden_3d": slow_s / fast_s,
         "head_max_abs_diff_ours_vs_model_garden": max_abs_diff,
         "head_max_abs_diff_depthwise_only_vs_model_garden": dw_diff,
+        "head_max_abs_diff_fast_convs_vs_model_garden": convs_diff,
     }
     print(
         f"MoViNet {args.model_id.upper()} backbone forward, {args.frames} frames at "
@@ -144,8 +156,9 @@ def main() -> None:
         print(f"{label:24}{s:12.4f}{slow_s / args.batch / s:9.1f}x")
     print(
         f"ours vs Model Garden 3d: {results['speedup_ours_vs_model_garden_3d']:.1f}x "
-        f"(goal >= 60x); {switched} layers switched; head max abs diff {max_abs_diff:.2e} "
-        f"(depthwise only {dw_diff:.2e})"
+        f"(goal >= 60x); {switched} layers switched, BatchNorm folded in {folded} blocks; "
+        f"head max abs diff {max_abs_diff:.2e} (fast convs {convs_diff:.2e}, depthwise only "
+        f"{dw_diff:.2e})"
     )
     write_results(args.out, results)
 

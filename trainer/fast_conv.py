@@ -60,6 +60,7 @@ def depthwise_conv3d_as_conv2d_sum(
     kernel: tf.Tensor,
     strides: tuple[int, int, int],
     spatial_padding: str = "VALID",
+    epilogue=None,
 ) -> tf.Tensor:
     """A depthwise 3D convolution computed as a sum of 2D ones over the temporal taps.
 
@@ -77,6 +78,7 @@ def depthwise_conv3d_as_conv2d_sum(
       strides: `(st, sh, sw)`.
       spatial_padding: "VALID", or "SAME" for TF's SAME rule in space (which
         Keras 'same' and Model Garden's 'causal' padding both follow).
+      epilogue: per-channel ops applied to the 4-D sum (bias, activation), or None.
 
     Returns:
       `[batch, out_frames, out_height, out_width, channels * multiplier]`.
@@ -91,13 +93,24 @@ def depthwise_conv3d_as_conv2d_sum(
         lambda folded, t: tf.nn.depthwise_conv2d(
             folded, kernel_2d[t], [1, strides[1], strides[2], 1], spatial_padding
         ),
+        epilogue,
     )
 
 
-def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d) -> tf.Tensor:
-    """sum_t conv_2d(frames t, t + st, ... folded into the batch, t), back to 5-D."""
+def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d, epilogue=None) -> tf.Tensor:
+    """sum_t conv_2d(frames t, t + st, ... folded into the batch, t), back to 5-D.
+
+    `epilogue` (per-channel ops: bias, activation) runs on the 4-D sum, where
+    TensorFlow's remapper can fuse it into the 2D convolution. A single tap at
+    stride 1 folds time into the batch as it lies (`[batch * frames, ...]`, a free
+    reshape), without the two transposes.
+    """
+    epilogue = epilogue or (lambda x: x)
     shape = tf.shape(padded)
     batch = shape[0]
+    if kt == 1 and st == 1:
+        out = epilogue(conv_2d(tf.reshape(padded, tf.concat([[-1], shape[2:]], axis=0)), 0))
+        return tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], axis=0))
     out_frames = (shape[1] - kt) // st + 1
     time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
     total = None
@@ -106,6 +119,7 @@ def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d) -> tf.Tensor:
         folded = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
         out = conv_2d(folded, t)
         total = out if total is None else total + out
+    total = epilogue(total)
     out_shape = tf.concat([[out_frames, batch], tf.shape(total)[1:]], axis=0)
     return tf.transpose(tf.reshape(total, out_shape), [1, 0, 2, 3, 4])
 
@@ -115,6 +129,7 @@ def conv3d_as_conv2d_sum(
     kernel: tf.Tensor,
     strides: tuple[int, int, int],
     spatial_padding: str = "VALID",
+    epilogue=None,
 ) -> tf.Tensor:
     """An ungrouped 3D convolution computed as a sum of 2D ones over the temporal taps.
 
@@ -124,6 +139,7 @@ def conv3d_as_conv2d_sum(
       kernel: `(kt, kh, kw, in_channels, filters)`, a Keras Conv3D kernel with `groups == 1`.
       strides: `(st, sh, sw)`.
       spatial_padding: "VALID" or "SAME" (TF's rule in space).
+      epilogue: as in `depthwise_conv3d_as_conv2d_sum`.
 
     Returns:
       `[batch, out_frames, out_height, out_width, filters]`, float32 like the input.
@@ -135,6 +151,7 @@ def conv3d_as_conv2d_sum(
         lambda folded, t: tf.nn.conv2d(
             folded, kernel[t], [1, strides[1], strides[2], 1], spatial_padding
         ),
+        epilogue,
     )
 
 

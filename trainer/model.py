@@ -20,7 +20,8 @@ from trainer.config import TrainerConfig
 
 def load_backbone(config: TrainerConfig, arch: MovinetArch):
     """The backbone with pretrained weights (or random ones when the config says so),
-    frozen or partly unfrozen, with the fast 3D depthwise path when enabled."""
+    frozen or partly unfrozen, with the fast 3D path when enabled (`fast_conv`, and
+    inference BatchNorm folded into it: `folded_batch_norm`)."""
     if config.checkpoint:
         from trainer import checkpoint, restore
 
@@ -32,8 +33,10 @@ def load_backbone(config: TrainerConfig, arch: MovinetArch):
         logging.info("%d residual branches opened (ReZero at 1)", open_residual_branches(backbone))
     if config.fast_3d:
         from trainer.fast_conv import use_fast_conv3d
+        from trainer.folded_batch_norm import use_folded_batch_norm
 
         logging.info("fast 3D path on %d convolutions", use_fast_conv3d(backbone))
+        use_folded_batch_norm(backbone)
     set_trainable_blocks(backbone, config.trainable_blocks)
     set_bn_momentum(backbone, config.bn_momentum)
     return backbone

@@ -100,10 +100,11 @@ def depthwise_conv3d_as_conv2d_sum(
 def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d, epilogue=None) -> tf.Tensor:
     """sum_t conv_2d(frames t, t + st, ... folded into the batch, t), back to 5-D.
 
-    `epilogue` (per-channel ops: bias, activation) runs on the 4-D sum, where
-    TensorFlow's remapper can fuse it into the 2D convolution. A single tap at
-    stride 1 folds time into the batch as it lies (`[batch * frames, ...]`, a free
-    reshape), without the two transposes.
+    `epilogue` (per-channel ops: bias, activation) runs on the 4-D sum: fused into
+    the 2D convolution by TensorFlow's remapper for a single tap, which at stride 1
+    folds time into the batch as it lies (`[batch * frames, ...]`, a free reshape,
+    no transposes); with several taps, in one XLA cluster with their sum and the
+    transpose back.
     """
     epilogue = epilogue or (lambda x: x)
     shape = tf.shape(padded)
@@ -113,15 +114,20 @@ def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d, epilogue=None) 
         return tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], axis=0))
     out_frames = (shape[1] - kt) // st + 1
     time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
-    total = None
+    taps = []
     for t in range(kt):
         frames = time_major[t : t + (out_frames - 1) * st + 1 : st]
-        folded = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
-        out = conv_2d(folded, t)
-        total = out if total is None else total + out
-    total = epilogue(total)
-    out_shape = tf.concat([[out_frames, batch], tf.shape(total)[1:]], axis=0)
-    return tf.transpose(tf.reshape(total, out_shape), [1, 0, 2, 3, 4])
+        taps.append(conv_2d(tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0)), t))
+
+    def sum_and_unfold(taps):
+        total = epilogue(tf.add_n(taps))
+        out_shape = tf.concat([[out_frames, batch], tf.shape(total)[1:]], axis=0)
+        return tf.transpose(tf.reshape(total, out_shape), [1, 0, 2, 3, 4])
+
+    # One XLA cluster reads the taps and writes the 5-D output once: the sum, the
+    # epilogue and the transpose were four passes over the output (6% of A0 base's
+    # forward on 2 cores, bench.backbone).
+    return tf.function(sum_and_unfold, jit_compile=True)(taps)
 
 
 def conv3d_as_conv2d_sum(

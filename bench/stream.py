@@ -6,10 +6,11 @@ In one run:
   BatchNorm statistics and residual scales), 600 classes, exported twice:
   Model Garden's `export_saved_model` (its `call` signature, XLA-compiled, static
   shape [1, 1, 172, 172, 3]) and our `export_model` (the `stream_step`
-  signature, dynamic shapes). Ours is also converted to TFLite
-  (`trainer/tflite_model.py`): float32, and int8 post-training quantization
-  calibrated on synthetic moving frames; each runs on 2 interpreter threads
-  (XNNPACK), and on 1. Each of the four is loaded in a process of its own and stepped
+  signature, dynamic shapes; also run on one intra- and inter-op thread). Ours is
+  also converted to TFLite (`trainer/tflite_model.py`): float32, and int8
+  post-training quantization calibrated on synthetic moving frames; each runs on
+  2 interpreter threads (XNNPACK), and on 1. Each of the seven runs is loaded in a
+  process of its own and stepped
   over the same random frames, states carried; the processes take turns, a few
   frames each per round, so all see the same load on shared cores; median and
   p90 milliseconds per frame after warm-up. Model Garden's published figure for
@@ -57,6 +58,7 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     from trainer.config import TrainerConfig
     from trainer.export import export_model
     from trainer.fast_conv import use_fast_conv3d
+    from trainer.folded_batch_norm import use_folded_batch_norm
     from trainer.model import VideoClassifier, build_head, feature_dim
     from trainer.tflite_model import write_stream_tflite
 
@@ -75,7 +77,8 @@ def export_both(folder: str) -> tuple[str, str, dict]:
     )
     seconds["model_garden"] = time.perf_counter() - start
 
-    use_fast_conv3d(backbone)  # as the Trainer's load_backbone does (fast_3d)
+    use_fast_conv3d(backbone)  # as the Trainer's load_backbone does (fast_3d): 0 layers
+    use_folded_batch_norm(backbone)  # as fast_3d does; none here: the stream blocks are (2+1)D
     start = time.perf_counter()
     head = build_head(arch, feature_dim(backbone), backbone.head_filters, NUM_CLASSES, 0.0, 0)
     config = TrainerConfig(random_init=True, variant="stream", resolution=SIZE)
@@ -177,10 +180,11 @@ def latency(garden_dir: str, ours_dir: str, steps: int, rounds: int = 10) -> dic
     runs = {
         "model_garden_call_xla": (garden_dir, "call", "logits"),
         "ours_stream_step": (ours_dir, "stream_step", "probabilities"),
+        "ours_stream_step_1_thread": (ours_dir, "stream_step:1", "probabilities"),
     }
-    # Also on one thread: with other jobs on the 2 cores, a second interpreter thread
-    # waits for a descheduled sibling at every op (TFLite's own kernels and XNNPACK
-    # each keep a thread pool); on idle cores 2 threads are faster.
+    # Also on one thread: at batch 1 the ~500 small ops of a frame step each end at a
+    # barrier of the thread pool, and on this 2-vCPU machine a second thread has cost
+    # more than it gave, even with nothing else running (README, Benchmarks).
     for mode in ("float", "int8"):
         for threads, suffix in ((TFLITE_THREADS, ""), (1, "_1_thread")):
             tflite = (os.path.join(folder, f"tflite_{mode}"), f"tflite:{threads}", "probabilities")
@@ -200,7 +204,10 @@ def latency(garden_dir: str, ours_dir: str, steps: int, rounds: int = 10) -> dic
         "ms_per_frame_p90": {k: 1000 * float(np.percentile(v, 90)) for k, v in times.items()},
         "steps_timed": len(times["ours_stream_step"]),
         "rounds": rounds,
-        "threads": {"tflite": "2, or 1 (_1_thread)", "savedmodel": "TensorFlow's default"},
+        "threads": {
+            "tflite": "2, or 1 (_1_thread)",
+            "savedmodel": "TensorFlow's default, or 1 intra- and inter-op thread (_1_thread)",
+        },
     }
 
 
@@ -258,7 +265,11 @@ def _latency_child(model_dir: str, signature: str, output: str, warmup: int = 5)
             states = {name: out[name] for name in interpreter.init_states}
             out[output].sum()
 
-    else:
+    else:  # a SavedModel signature, <signature>[:<threads>]
+        signature, _, threads = signature.partition(":")
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
         model = tf.saved_model.load(model_dir)
         call, init = model.signatures[signature], model.signatures["init_states"]
         states = init(input_shape=tf.constant([1, 1, SIZE, SIZE, 3]))
@@ -377,7 +388,8 @@ def main() -> None:
     print(f"A0-Stream, one 172x172 frame per step, batch 1, {os.cpu_count()} cores")
     print(f"{'':30}{'ms/frame':>10}{'p90':>8}{'size MB':>9}")
     for key, value in ms.items():
-        p90, size = results["ms_per_frame_p90"][key], results["size_mb"][key.split("_1_")[0]]
+        p90 = results["ms_per_frame_p90"][key]
+        size = results["size_mb"][key.removesuffix("_1_thread")]
         print(f"{key:30}{value:10.1f}{p90:8.1f}{size:9.1f}")
     print("published: Model Garden A0-Stream TFLite, one x86 core: 16 ms/frame")
     agreement = results["int8_top1_agreement_with_float"]

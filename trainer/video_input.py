@@ -17,7 +17,7 @@ from absl import logging
 from components.ingest import records
 
 AUTOTUNE = tf.data.AUTOTUNE
-CANONICAL_MAX_BYTES = 2 << 30  # records sorted in memory up to 2 GiB per split
+CANONICAL_CHUNK_BYTES = 256 << 20  # records held at once to sort them (canonical_records)
 FEATURES = {
     records.FRAMES_KEY: tf.io.VarLenFeature(tf.string),
     records.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
@@ -113,43 +113,89 @@ def _decode_frame(data: tf.Tensor, resolution: int | None = None) -> tf.Tensor:
     return tf.ensure_shape(image, [resolution, resolution, 3])
 
 
-def canonical_records(files: list[str], max_bytes: int = CANONICAL_MAX_BYTES) -> tf.data.Dataset:
+def canonical_records(
+    files: list[str], chunk_bytes: int = CANONICAL_CHUNK_BYTES
+) -> tf.data.Dataset:
     """Serialized records in an order fixed by their content: by a hash of the video
     id (`clip/media_id`), then by the bytes.
 
     Beam's DirectRunner decides which shard holds which record, and in what order,
     from how its workers were scheduled: sorting makes the input (so the windows
-    drawn, the shuffle and the weights) a function of the records alone. The
-    records are held in memory for the sort; files above `max_bytes` in all are
-    read in file order instead (logged), as a sort would not fit.
+    drawn, the shuffle and the weights) a function of the records alone.
+
+    Memory stays bounded whatever the data: one read of the files keeps each
+    record's sort key (32 bytes) and size; up to `chunk_bytes` of records in all,
+    the records are kept from that read too and the dataset serves them from
+    memory. Above it, the order is cut into chunks of at most `chunk_bytes` (a
+    record larger than that is a chunk of its own; records with the same key are
+    never split), and each pass over the dataset reads the files once per chunk,
+    keeping only that chunk's records. The order is the same either way.
     """
-    total = sum(tf.io.gfile.stat(f).length for f in files)
-    if total > max_bytes:
-        logging.warning(
-            "%d bytes of records: read in shard order, not sorted (training order "
-            "then follows how the ingest sharded them)",
-            total,
+    keys, sizes, held, total = [], [], [], 0
+    for record in tf.data.TFRecordDataset(files):
+        data = record.numpy()
+        keys.append(_order_key(data))
+        sizes.append(len(data))
+        total += len(data)
+        if total <= chunk_bytes:
+            held.append(data)
+        else:
+            held.clear()  # sorted in chunks: see below
+    if total <= chunk_bytes:
+        order = sorted(range(len(held)), key=lambda i: (keys[i], held[i]))
+        return tf.data.Dataset.from_tensor_slices(
+            tf.constant([held[i] for i in order], dtype=tf.string)
         )
-        count = sum(1 for _ in tf.data.TFRecordDataset(files))
-        dataset = tf.data.TFRecordDataset(files, num_parallel_reads=1)
-        return dataset.apply(tf.data.experimental.assert_cardinality(count))
-    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files)]
-    # By a hash of the id, not the id: ids begin with the class name, and a sorted
-    # stream of one class after another is more than a shuffle buffer can mix.
-    keys = [
-        hashlib.sha256(
-            b"\n".join(
-                tf.train.Example.FromString(r)
-                .features.feature[records.MEDIA_ID_KEY]
-                .bytes_list.value
-            )
-        ).digest()
-        for r in serialized
-    ]
-    order = sorted(range(len(serialized)), key=lambda i: (keys[i], serialized[i]))
-    return tf.data.Dataset.from_tensor_slices(
-        tf.constant([serialized[i] for i in order], dtype=tf.string)
+    chunks = order_chunks(keys, sizes, chunk_bytes)
+    logging.info(
+        "%d bytes of records: sorted in %d chunks of <= %d bytes (one read of the "
+        "files per chunk, each pass)",
+        total,
+        len(chunks),
+        chunk_bytes,
     )
+
+    def generate():
+        for chunk in chunks:
+            members = set(chunk)
+            kept = {}
+            for i, record in enumerate(tf.data.TFRecordDataset(files)):
+                if i in members:
+                    kept[i] = record.numpy()
+            yield from (kept[i] for i in sorted(kept, key=lambda i: (keys[i], kept[i])))
+
+    dataset = tf.data.Dataset.from_generator(
+        generate, output_signature=tf.TensorSpec([], tf.string)
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(keys)))
+
+
+def _order_key(data: bytes) -> bytes:
+    """The sort key of a serialized record: sha256 of its `clip/media_id` (by a hash
+    of the id, not the id: ids begin with the class name, and a sorted stream of
+    one class after another is more than a shuffle buffer can mix)."""
+    example = tf.train.Example.FromString(data)
+    return hashlib.sha256(
+        b"\n".join(example.features.feature[records.MEDIA_ID_KEY].bytes_list.value)
+    ).digest()
+
+
+def order_chunks(keys: list[bytes], sizes: list[int], chunk_bytes: int) -> list[list[int]]:
+    """Record indices (in read order) cut into consecutive runs of the key order, each
+    of at most `chunk_bytes` in all, except a run of equal keys or a single record
+    that alone exceeds it."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    chunks, current, size = [], [], 0
+    for i in order:
+        same_key = current and keys[current[-1]] == keys[i]
+        if current and not same_key and size + sizes[i] > chunk_bytes:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += sizes[i]
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def records_of(file_patterns: list[str] | str) -> tf.data.Dataset:

@@ -13,6 +13,9 @@ No pretrained checkpoint is reachable offline: both start from the same random
 weights (seeded); on a connected machine pass --checkpoint to compare with
 Model Garden's movinet_a0_base.
 
+Each side runs in a fresh process of its own (`--side`; its library output in
+bench_out/finetune_<side>.log), one after the other on the same videos.
+
 Then ours again at `--long-epochs` (10; as many training views), against the
 tutorial's time for as many epochs extrapolated from its own per-epoch times (the
 first, with its tracing, then the later ones' mean): 10 tutorial epochs would take
@@ -25,8 +28,11 @@ Usage: python -m bench.finetune [--classes 10] [--clips 30] [--epochs 2] [--long
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -152,6 +158,51 @@ def ours_finetune(folder, work, args, train_views: int, eval_views: int, **overr
     }
 
 
+SIDES = ("ours", "ours_default", "tutorial", "long")
+
+
+def split_of(folder: str, args) -> dict:
+    """{'train'|'eval': [(path, label)]}: the split the ingest makes (same groups)."""
+    from components.ingest import ucf101
+    from components.ingest.selection import SelectionSpec, select_videos
+    from components.ingest.sources import list_videos
+
+    entries, _ = list_videos(folder)
+    selection = select_videos(entries, SelectionSpec(split=0, eval_fraction=1 / 3, seed=args.seed))
+    split = {"train": [], "eval": []}
+    for video in selection.videos:
+        split[video.split].append((os.path.join(folder, video.entry.member), video.label))
+    assert all(ucf101.parse_video_name(os.path.basename(p)) for p, _ in split["train"])
+    return split
+
+
+def run_side(name: str, folder: str, work: str, args) -> dict:
+    """One side of the comparison, in this process."""
+    if name == "tutorial":
+        split = split_of(folder, args)
+        return tutorial_finetune(split["train"], split["eval"], args.classes, args)
+    if name == "long":
+        long_args = argparse.Namespace(**{**vars(args), "epochs": args.long_epochs})
+        return ours_finetune(folder, work, long_args, args.long_epochs, 1)
+    train_views, eval_views = (args.epochs, 1) if name == "ours" else (2, 3)
+    return ours_finetune(folder, work, args, train_views, eval_views)
+
+
+def side_in_child(name: str, folder: str, work: str, argv: list[str]) -> dict:
+    """`run_side` in a fresh `python -m bench.finetune --side` process; its library
+    output goes to bench_out/finetune_<name>.log."""
+    log = os.path.join("bench_out", f"finetune_{name}.log")
+    os.makedirs("bench_out", exist_ok=True)
+    command = [sys.executable, "-m", "bench.finetune", *argv]
+    command += ["--side", name, "--videos", folder, "--work", work]
+    with open(log, "w") as f:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=f, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"bench.finetune --side {name} failed (status {done.returncode}): {log}")
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=10)
@@ -172,49 +223,52 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="4 classes x 6 clips, 96x96")
     parser.add_argument("--out", default="bench_out/finetune.json")
-    args = parser.parse_args()
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--videos", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv)
     if args.quick:
         args.classes, args.clips, args.resolution = 4, 6, 96
 
-    from components.ingest import ucf101
-    from components.ingest.selection import SelectionSpec, select_videos
-    from components.ingest.sources import list_videos
     from pipeline.demo_data import DemoSpec, write_videos
 
+    if args.side:
+        result = run_side(args.side, args.videos, args.work, args)
+        print(json.dumps(result, default=float), flush=True)
+        return
     groups = 6
     with tempfile.TemporaryDirectory() as work:
         folder = os.path.join(work, "videos")
         spec = DemoSpec(args.classes, groups, max(1, args.clips // groups), args.seconds, args.seed)
         print(f"writing {args.classes * groups * spec.clips_per_group} clips ...", flush=True)
         write_videos(folder, spec)
-        # The tutorial's run gets exactly the split the ingest makes (same groups).
-        entries, _ = list_videos(folder)
-        selection = select_videos(
-            entries, SelectionSpec(split=0, eval_fraction=1 / 3, seed=args.seed)
-        )
-        split = {"train": [], "eval": []}
-        for video in selection.videos:
-            split[video.split].append((os.path.join(folder, video.entry.member), video.label))
-        assert all(ucf101.parse_video_name(os.path.basename(p)) for p, _ in split["train"])
+        split = split_of(folder, args)
         print(f"{len(split['train'])} train / {len(split['eval'])} eval clips", flush=True)
+
+        # Each side in a fresh process: in one process a run after another ran up to
+        # ~2x slower (2026-12-07: ours at 10 epochs spent 84.5 s on features after
+        # the tutorial's run; its train features took 44 s in a process of their own).
+        def side(name: str) -> dict:
+            print(f"{name} ...", flush=True)
+            return side_in_child(name, folder, os.path.join(work, name), argv)
 
         # Same work as the tutorial: a random window per training video per epoch
         # (2 epochs = 2 views) and one window per eval video. Then our defaults,
         # whose 3 eval windows give the multi-clip accuracy.
-        ours = ours_finetune(folder, os.path.join(work, "same"), args, args.epochs, 1)
-        ours_default = ours_finetune(folder, os.path.join(work, "default"), args, 2, 3)
+        ours = side("ours")
+        ours_default = side("ours_default")
         print(
             f"ours: {ours['seconds']:.1f} s, eval accuracy {ours['eval_accuracy']:.3f}", flush=True
         )
-        tutorial = tutorial_finetune(split["train"], split["eval"], args.classes, args)
+        tutorial = side("tutorial")
         print(f"tutorial: {tutorial['seconds']:.1f} s", flush=True)
         long = None
         if args.long_epochs:
             # Ours run for real; the tutorial's time extrapolated from its own epochs
             # (each one decodes and forwards every clip again: its first epoch, with the
             # tracing, then the later ones' mean for every epoch after it).
-            long_args = argparse.Namespace(**{**vars(args), "epochs": args.long_epochs})
-            long = ours_finetune(folder, os.path.join(work, "long"), long_args, args.long_epochs, 1)
+            long = side("long")
             per_epoch = tutorial["epoch_seconds"]
             later = per_epoch[1:] or per_epoch
             long["tutorial_seconds_extrapolated"] = per_epoch[0] + (args.long_epochs - 1) * (

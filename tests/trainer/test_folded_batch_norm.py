@@ -5,24 +5,19 @@ activation), switches with `use_fast_conv3d` then `use_folded_batch_norm`, and
 compares on the same weights and inputs.
 """
 
-import os
+import pytest
+import tensorflow as tf
+from official.projects.movinet.modeling import movinet_layers
+from official.vision.modeling.layers import nn_layers
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from official.projects.movinet.modeling import movinet_layers  # noqa: E402
-from official.vision.modeling.layers import nn_layers  # noqa: E402
-
-from tests.trainer.test_fast_conv import (  # noqa: E402
+from tests.trainer.test_fast_conv import (
     max_abs_diff,
     op_counts,
     random_clip,
     randomize_non_kernel_weights,
 )
-from trainer.fast_conv import use_fast_conv3d  # noqa: E402
-from trainer.folded_batch_norm import (  # noqa: E402
+from trainer.fast_conv import use_fast_conv3d
+from trainer.folded_batch_norm import (
     FoldedConvBlock,
     FoldedStreamConvBlock,
     use_folded_batch_norm,

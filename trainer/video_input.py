@@ -131,20 +131,19 @@ def canonical_records(
     never split), and each pass over the dataset reads the files once per chunk,
     keeping only that chunk's records. The order is the same either way.
     """
-    keys, sizes, held, total = [], [], [], 0
-    for record in tf.data.TFRecordDataset(files):
+    keys, sizes, held, total = [], [], {}, 0
+    for i, record in enumerate(tf.data.TFRecordDataset(files)):
         data = record.numpy()
         keys.append(_order_key(data))
         sizes.append(len(data))
         total += len(data)
         if total <= chunk_bytes:
-            held.append(data)
+            held[i] = data
         else:
             held.clear()  # sorted in chunks: see below
     if total <= chunk_bytes:
-        order = sorted(range(len(held)), key=lambda i: (keys[i], held[i]))
         return tf.data.Dataset.from_tensor_slices(
-            tf.constant([held[i] for i in order], dtype=tf.string)
+            tf.constant(_in_order(held, keys), dtype=tf.string)
         )
     chunks = order_chunks(keys, sizes, chunk_bytes)
     logging.info(
@@ -162,12 +161,17 @@ def canonical_records(
             for i, record in enumerate(tf.data.TFRecordDataset(files)):
                 if i in members:
                     kept[i] = record.numpy()
-            yield from (kept[i] for i in sorted(kept, key=lambda i: (keys[i], kept[i])))
+            yield from _in_order(kept, keys)
 
     dataset = tf.data.Dataset.from_generator(
         generate, output_signature=tf.TensorSpec([], tf.string)
     )
     return dataset.apply(tf.data.experimental.assert_cardinality(len(keys)))
+
+
+def _in_order(held: dict[int, bytes], keys: list[bytes]) -> list[bytes]:
+    """The `held` records (by read index) in the canonical order: key, then bytes."""
+    return [held[i] for i in sorted(held, key=lambda i: (keys[i], held[i]))]
 
 
 def _order_key(data: bytes) -> bytes:

@@ -162,6 +162,15 @@ def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_p
     assert main([*lite_args, "--csv", str(default)]) == 0
     with open(default) as f:
         assert list(csv.reader(f)) == lite
+    # --threads 1 (the fastest on the 2-vCPU machine, README Benchmarks): same frames,
+    # same probabilities up to the summation order.
+    one_thread = tmp_path / "one_thread.csv"
+    assert main([*lite_args, "--threads", "1", "--csv", str(one_thread)]) == 0
+    with open(one_thread) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == lite[0] and [r[:2] for r in rows] == [r[:2] for r in lite]
+    got = np.array([row[2:] for row in rows[1:]], float)
+    assert np.abs(got - np.array([row[2:] for row in lite[1:]], float)).max() <= TOLERANCE
     capsys.readouterr()
     refused = [*lite_args, "--mode", "smooth"]
     assert main(refused) == 2

@@ -107,6 +107,15 @@ def build_backbone(arch: MovinetArch, use_external_states: bool | None = None):
         )
 
 
+def layers_of(model) -> list:
+    """`model` and every Keras layer inside it, nested ones included: the layers of
+    `model.submodules`, from Keras' own layer tracking (`Layer._flatten_layers`,
+    tf_keras 2.x) in ~1 ms; `tf.Module.submodules` walks every attribute and
+    weight and took ~75 ms for A0 base on 2 cores, and the backbone's build ran
+    it five times. `tests/trainer/test_architecture.py` checks both give the same layers."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
 def build_classifier(backbone, arch: MovinetArch, num_classes: int, dropout_rate: float = 0.0):
     """Model Garden's `MovinetClassifier` over `backbone` (built for 5-D input)."""
     from official.projects.movinet.modeling import movinet_model

@@ -47,6 +47,8 @@ import tf_keras
 from absl import logging
 from official.vision.modeling.layers import nn_layers
 
+from trainer import architecture
+
 
 def same_padding(size, kernel: int, stride: int):
     """TF's 'SAME' padding of one axis, `[before, after]`; `size` may be a tensor."""
@@ -267,7 +269,7 @@ def use_fast_depthwise_conv3d(model: tf_keras.layers.Layer) -> int:
         is depthwise is unknown; build the model first.
     """
     switched = 0
-    for layer in [model, *model.submodules]:
+    for layer in architecture.layers_of(model):
         if type(layer) is not nn_layers.Conv3D or layer.groups == 1:
             continue
         if not layer.built:
@@ -337,7 +339,7 @@ def use_fast_conv3d(model: tf_keras.layers.Layer) -> int:
     """
     switched = use_fast_depthwise_conv3d(model)
     dense = 0
-    for layer in [model, *model.submodules]:
+    for layer in architecture.layers_of(model):
         if type(layer) is nn_layers.Conv3D and is_fast_convertible_dense(layer):
             layer.__class__ = Conv3DAsConv2D
             dense += 1

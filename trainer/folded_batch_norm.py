@@ -38,7 +38,7 @@ import tf_keras
 from absl import logging
 from official.projects.movinet.modeling import movinet_layers
 
-from trainer import fast_conv
+from trainer import architecture, fast_conv
 
 
 def batch_norm_scale_shift(batch_norm) -> tuple[tf.Tensor, tf.Tensor]:
@@ -162,7 +162,7 @@ def use_folded_batch_norm(model: tf_keras.layers.Layer) -> int:
       How many blocks were switched by this call.
     """
     switched = 0
-    for layer in [model, *model.submodules]:
+    for layer in architecture.layers_of(model):
         folded = _FOLDED.get(type(layer))
         if folded is None or not layer.built:
             continue

@@ -57,7 +57,7 @@ def open_residual_branches(backbone, scale: float = 1.0) -> int:
 
     scales = [
         layer
-        for layer in backbone.submodules
+        for layer in architecture.layers_of(backbone)
         if isinstance(layer, nn_layers.Scale) and layer.name == "rezero"
     ]
     for layer in scales:
@@ -68,7 +68,7 @@ def open_residual_branches(backbone, scale: float = 1.0) -> int:
 
 def set_bn_momentum(backbone, momentum: float) -> None:
     """Sets the moving-average momentum of every BatchNorm layer (read when training)."""
-    for layer in backbone.submodules:
+    for layer in architecture.layers_of(backbone):
         if isinstance(layer, tf_keras.layers.BatchNormalization):
             layer.momentum = momentum
 

@@ -59,3 +59,23 @@ def test_bn_momentum_is_set_on_every_batch_norm(stream_backbone):
     set_bn_momentum(backbone, 0.9)
     assert {n.momentum for n in norms} == {0.9}
     set_bn_momentum(backbone, 0.99)
+
+
+@pytest.mark.parametrize("variant", ["stream", "base"])
+def test_layers_of_gives_the_layers_of_submodules(stream_backbone, variant):
+    """The fast walk (Keras' layer tracking) finds every layer `tf.Module.submodules`
+    does, nested blocks' convolutions and BatchNorms included, in a classifier too."""
+    import tf_keras
+
+    if variant == "stream":
+        arch, backbone = stream_backbone
+    else:
+        arch = architecture.arch_for("a0", "base")
+        backbone = architecture.build_backbone(arch)
+    head = build_head(arch, feature_dim(backbone), backbone.head_filters, 3, 0.0, seed=0)
+    for model in (backbone, VideoClassifier(backbone, head, arch)):
+        expected = [model, *(m for m in model.submodules if isinstance(m, tf_keras.layers.Layer))]
+        found = architecture.layers_of(model)
+        assert len(found) == len({id(m) for m in found})
+        assert {id(m) for m in found} == {id(m) for m in expected}
+        assert len(found) > 300  # A0's blocks, each with its conv, BatchNorm, SE layers

@@ -83,3 +83,24 @@ def test_random_crop_is_one_crop_per_window(tmp_path):
 def test_crop_share_is_validated():
     with pytest.raises(ValueError, match="aug_min_area_ratio must be in \\(0, 1\\]"):
         TrainerConfig(random_init=True, aug_min_area_ratio=0.0)
+
+
+def test_clip_datasets_run_without_tf_data_autotuning(tmp_path):
+    """Deleting an autotuned iterator could wait out its tuning thread's period (10 s
+    of idle after each ~10 s pass here; trainer/video_input.py `without_autotune`):
+    the Trainer's and the feature pass's datasets, batched and prefetched, have it off,
+    and their windows are the same as before."""
+    path = write_records(tmp_path / "train.tfrecord")
+    for training in (True, False):
+        dataset = video_input.clips_dataset(
+            path, window=WINDOW, resolution=RES, views=2, training=training, seed=7
+        )
+        assert dataset.batch(4).prefetch(2).options().autotune.enabled is False
+    autotuned = training_windows(path).with_options(_autotune_on())
+    assert window_starts(autotuned) == window_starts(training_windows(path))
+
+
+def _autotune_on() -> tf.data.Options:
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    return options

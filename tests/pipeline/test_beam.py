@@ -15,10 +15,10 @@ def test_one_worker_is_beams_in_memory_direct_runner():
     assert direct.direct_running_mode == "in_memory"
 
 
-def test_several_workers_are_processes():
+def test_several_workers_are_threads():
     direct = PipelineOptions(local_beam_args((), 2)).view_as(DirectOptions)
     assert direct.direct_num_workers == 2
-    assert direct.direct_running_mode == "multi_processing"
+    assert direct.direct_running_mode == "multi_threading"
 
 
 def test_a_runner_the_user_names_is_kept():

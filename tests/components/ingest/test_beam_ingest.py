@@ -14,6 +14,7 @@ from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
 from components.ingest.video import FrameSpec
+from pipeline.beam import direct_runner_args
 from tests.builders import examples
 from tests.conftest import TINY
 
@@ -141,8 +142,9 @@ def test_folder_source_with_group_split(tiny_demo, tmp_path):
             "--direct_num_workers=2",
             "--direct_running_mode=multi_processing",
         ],
+        direct_runner_args(2),  # a local run's `workers: 2`: threads
     ],
-    ids=["portable-embedded", "direct-2-processes"],
+    ids=["portable-embedded", "direct-2-processes", "direct-2-threads"],
 )
 def test_runs_on_runners_that_serialize_every_dofn(tiny_demo, tmp_path, beam_args):
     out = str(tmp_path / "out")
@@ -153,3 +155,18 @@ def test_runs_on_runners_that_serialize_every_dofn(tiny_demo, tmp_path, beam_arg
     assert len(train) == sum(report.written["train"].values()) > 0
     assert len(evaluation) == sum(report.written["eval"].values()) > 0
     assert {r.label for r in train + evaluation} == {0, 1}
+
+
+def test_two_local_worker_threads_write_what_one_worker_writes(tiny_demo, tmp_path):
+    """Local runs' workers are threads of one process (pipeline/beam.py), decoding
+    side by side: the records must be those of one in-memory worker, byte for byte."""
+    config = config_for(tiny_demo.videos_zip, tiny_demo.lists_zip, split=1)
+    beam_ingest.run_ingest(config, str(tmp_path / "one"), IN_MEMORY)
+    beam_ingest.run_ingest(config, str(tmp_path / "two"), direct_runner_args(2))
+    for split in ("train", "eval"):
+        one, two = (
+            sorted(read_split(str(tmp_path / name), split), key=lambda r: r.media_id)
+            for name in ("one", "two")
+        )
+        assert [r.media_id for r in one] == [r.media_id for r in two]
+        assert one == two  # frames (JPEG bytes), labels, timestamps, counts

@@ -248,11 +248,12 @@ def train(
             forward = features.feature_function(
                 backbone, arch, config.window_frames, config.resolution
             )
+            clips = config.batch_size * config.train_views  # per call, both splits
             train_features = features.extract_features(
-                backbone, arch, train_ds, config.batch_size, "train", forward
+                backbone, arch, train_ds, clips, "train", forward
             )
             eval_features = features.extract_features(
-                backbone, arch, eval_ds, config.batch_size, "eval", forward
+                backbone, arch, eval_ds, clips, "eval", forward
             )
         schedule = lr_schedule_callback(config)  # per epoch: the head is quick
         with timer.phase("fit"), strategy.scope():

@@ -60,7 +60,7 @@ def test_extract_features_shapes_and_labels(frozen_backbone):
     clips = tf.random.uniform([5, 2, 4, 32, 32, 3], seed=1)
     labels = tf.constant([0, 1, 2, 1, 0])
     dataset = tf.data.Dataset.from_tensor_slices((clips, labels))
-    got, got_labels = features.extract_features(backbone, arch, dataset, batch_size=2)
+    got, got_labels = features.extract_features(backbone, arch, dataset, clips_per_call=4)
 
     assert got.shape == (5, 2, feature_dim(backbone)) == (5, 2, 480)
     np.testing.assert_array_equal(got_labels, labels.numpy())
@@ -69,19 +69,34 @@ def test_extract_features_shapes_and_labels(frozen_backbone):
 
 
 def test_one_feature_trace_serves_train_and_eval_views(frozen_backbone):
-    """Train (2 views) and eval (3 views), full and partial batches: one trace."""
+    """Train (2 views) and eval (1 or 3 views), full and partial batches: one trace,
+    and one input shape per split (one shape for both where the views divide the
+    clips per call), the last batch padded (XLA compiles once per shape)."""
     arch, backbone = frozen_backbone
-    forward = features.feature_function(backbone, arch, 4, 32)
-    results = []
-    for videos, views in ((5, 2), (3, 3)):
-        clips = tf.random.uniform([videos, views, 4, 32, 32, 3], seed=videos)
+    traced = features.feature_function(backbone, arch, 4, 32)
+    results, shapes = [], {}
+    for videos, views in ((5, 2), (3, 1), (3, 3)):
+
+        def forward(clips, views=views):
+            shapes.setdefault(views, set()).add(tuple(clips.shape))
+            return traced(clips)
+
+        clips = tf.random.uniform([videos, views, 4, 32, 32, 3], seed=videos + views)
         dataset = tf.data.Dataset.from_tensor_slices((clips, tf.zeros([videos], tf.int32)))
-        got, _ = features.extract_features(backbone, arch, dataset, 2, forward=forward)
+        got, _ = features.extract_features(backbone, arch, dataset, 4, forward=forward)
         assert got.shape == (videos, views, 480)
         results.append((clips, got))
 
-    assert forward.experimental_get_tracing_count() == 1
-    clips, got = results[1]
+    assert traced.experimental_get_tracing_count() == 1
+    assert shapes == {
+        2: {(2, 2, 4, 32, 32, 3)},
+        1: {(4, 1, 4, 32, 32, 3)},
+        3: {(1, 3, 4, 32, 32, 3)},
+    }
+    for clips, got in results[:2]:  # padded last batches: their videos' features only
+        direct = backbone_features(backbone, arch, tf.reshape(clips, [-1, 4, 32, 32, 3])).numpy()
+        np.testing.assert_allclose(got.reshape(direct.shape[0], -1), direct, atol=1e-5)
+    clips, got = results[2]
     direct = backbone_features(backbone, arch, tf.reshape(clips, [-1, 4, 32, 32, 3])).numpy()
     np.testing.assert_allclose(got.reshape(9, -1), direct, atol=1e-5)
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 from absl import logging
+from official.modeling.tf_utils import get_shape_list
 from official.vision.modeling.layers import nn_layers
 
 from trainer import architecture
@@ -109,21 +110,20 @@ def _sum_over_taps(padded: tf.Tensor, kt: int, st: int, conv_2d, epilogue=None) 
     transpose back.
     """
     epilogue = epilogue or (lambda x: x)
-    shape = tf.shape(padded)
-    batch = shape[0]
+    batch, frames, *frame_shape = get_shape_list(padded)
     if kt == 1 and st == 1:
-        out = epilogue(conv_2d(tf.reshape(padded, tf.concat([[-1], shape[2:]], axis=0)), 0))
-        return tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], axis=0))
-    out_frames = (shape[1] - kt) // st + 1
+        out = epilogue(conv_2d(tf.reshape(padded, [-1, *frame_shape]), 0))
+        return tf.reshape(out, [batch, frames, *get_shape_list(out)[1:]])
+    out_frames = (frames - kt) // st + 1
     time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
     taps = []
     for t in range(kt):
-        frames = time_major[t : t + (out_frames - 1) * st + 1 : st]
-        taps.append(conv_2d(tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0)), t))
+        frames_t = time_major[t : t + (out_frames - 1) * st + 1 : st]
+        taps.append(conv_2d(tf.reshape(frames_t, [-1, *frame_shape]), t))
 
     def sum_and_unfold(taps):
         total = epilogue(tf.add_n(taps))
-        out_shape = tf.concat([[out_frames, batch], tf.shape(total)[1:]], axis=0)
+        out_shape = [out_frames, batch, *get_shape_list(total)[1:]]
         return tf.transpose(tf.reshape(total, out_shape), [1, 0, 2, 3, 4])
 
     # One XLA cluster reads the taps and writes the 5-D output once: the sum, the
@@ -177,7 +177,7 @@ def pointwise_conv3d_as_matmul(inputs: tf.Tensor, kernel: tf.Tensor) -> tf.Tenso
     in_channels, filters = kernel.shape[-2], kernel.shape[-1]
     flat = tf.reshape(inputs, [-1, in_channels])
     out = tf.matmul(flat, tf.reshape(kernel, [in_channels, filters]))
-    return tf.reshape(out, tf.concat([tf.shape(inputs)[:-1], [filters]], axis=0))
+    return tf.reshape(out, [*get_shape_list(inputs)[:-1], filters])
 
 
 @tf_keras.utils.register_keras_serializable(package="trainer")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 from absl import logging
+from official.modeling.tf_utils import get_shape_list
 from official.projects.movinet.modeling import movinet_layers
 
 from trainer import architecture, fast_conv
@@ -88,11 +89,10 @@ def folded_conv_block(block, inputs: tf.Tensor) -> tf.Tensor:
 
     inputs = tf.convert_to_tensor(inputs)
     if isinstance(conv, fast_conv.Conv3DAsConv2D) and _pointwise(conv):
-        shape = tf.shape(inputs)
-        filters = kernel.shape[-1]
-        folded = tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0))
+        shape = get_shape_list(inputs)  # static where known: fewer ops to trace
+        folded = tf.reshape(inputs, [-1, *shape[2:]])
         out = epilogue(tf.nn.conv2d(folded, kernel[0], 1, "VALID"))
-        outputs = tf.reshape(out, tf.concat([shape[:-1], [filters]], axis=0))
+        outputs = tf.reshape(out, [*shape[:-1], kernel.shape[-1]])
     else:
         padded, spatial = conv._pad_time(inputs)
         sum_of_2d = (

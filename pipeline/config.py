@@ -150,7 +150,7 @@ class PipelineConfig:
         (components/data_gate/config.py); `--set data.<check>=warn` makes one a warning.
       beam_args: Beam pipeline arguments (runner and its flags); the local runner adds
         DirectRunner workers when none is given.
-      workers: DirectRunner worker processes for local runs.
+      workers: DirectRunner worker threads for local runs (pipeline/beam.py).
       enable_cache: reuse the outputs of unchanged components.
       kubeflow: KubeflowConfig fields.
     """

@@ -97,9 +97,7 @@ def add_parser(sub) -> None:
         help="set an ingest config key, e.g. --set ingest.frames.resize_mode=crop (repeatable)",
     )
     p.add_argument("--print-config", action="store_true", default=False, help="print and stop")
-    p.add_argument(
-        "--workers", type=int, default=2, help="DirectRunner worker processes (default 2)"
-    )
+    p.add_argument("--workers", type=int, default=2, help="DirectRunner worker threads (default 2)")
     p.add_argument("--output", help="output folder (Split-train/, Split-eval/)")
     p.add_argument(
         "--overwrite", action="store_true", default=False, help="replace an earlier output"

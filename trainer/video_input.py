@@ -34,8 +34,8 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     (`kOptimizationPeriodMinMs`, tensorflow/core/framework/model.h). TF 2.16 on 2 cores,
     2026-12-07: after a ~10 s pass over 200 training videos with the frozen A0
     forward, the deletion took 10.1, 0.2, 0.1 and 0.0 s in four runs, so 10 s of
-    idle in about half of bench.finetune's runs, and it happens at every
-    pass (Keras epochs included). With autotuning off it took 0.0 s in four runs,
+    idle in about half of bench.finetune's runs; any pass can end this way (Keras
+    makes an iterator per epoch). With autotuning off it took 0.0 s in four runs,
     and the passes took as long (9.6-11.2 s against 10.0-10.3 s).
     """
     options = tf.data.Options()

@@ -6,8 +6,8 @@ size; for each, in a fresh process of its own: the ingest (Beam DirectRunner, 2
 workers), the Trainer's frozen path
 (`train_and_export`: model build, features once per view, head fit, export).
 Reports wall seconds per phase, clips per second, peak resident memory of that
-process (VmHWM: Beam's workers are subprocesses and not counted, their
-shards are) and disk used (videos, records, exported model). Not in
+process (VmHWM; Beam's 2 workers are threads of it, so their decoding counts)
+and disk used (videos, records, exported model). Not in
 `make bench` (minutes per size): run `python -m bench.scale`.
 
 The issue asks for 300 / 1,200 / 4,800 clips of 7 s; on the 2 shared cores here

@@ -112,7 +112,7 @@ def layers_of(model) -> list:
     `model.submodules`, from Keras' own layer tracking (`Layer._flatten_layers`,
     tf_keras 2.x) in ~1 ms; `tf.Module.submodules` walks every attribute and
     weight and took ~75 ms for A0 base on 2 cores, and the backbone's build ran
-    it five times. `tests/trainer/test_architecture.py` checks both give the same layers."""
+    it five times. `tests/trainer/test_model.py` checks both give the same layers."""
     return list(model._flatten_layers(include_self=True, recursive=True))
 
 

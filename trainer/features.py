@@ -68,7 +68,7 @@ def extract_features(
 
     Args:
       dataset: (clips [V, T, H, W, 3] float32, label int32) per video (see
-        `input.clips_dataset`), V static.
+        `input.clips_dataset`); V static (if not, `clips_per_call` videos a call).
       clips_per_call: clips per forward call (views x videos), e.g. the batch size
         times the training views.
       forward: `feature_function(backbone, arch, ...)`, to share one trace between
@@ -79,7 +79,7 @@ def extract_features(
       ValueError: the dataset holds no video.
     """
     forward = forward or feature_function(backbone, arch, None, None)
-    views = dataset.element_spec[0].shape[0]
+    views = dataset.element_spec[0].shape[0] or 1  # unknown: a video per clip asked
     videos = max(1, clips_per_call // views)
     features, labels = [], []
     start, done = time.monotonic(), 0

@@ -150,7 +150,7 @@ def canonical_records(
     keeping only that chunk's records. The order is the same either way.
     """
     keys, sizes, held, total = [], [], {}, 0
-    for i, record in enumerate(without_autotune(tf.data.TFRecordDataset(files))):
+    for i, record in _read(files):
         data = record.numpy()
         keys.append(_order_key(data))
         sizes.append(len(data))
@@ -176,7 +176,7 @@ def canonical_records(
         for chunk in chunks:
             members = set(chunk)
             kept = {}
-            for i, record in enumerate(without_autotune(tf.data.TFRecordDataset(files))):
+            for i, record in _read(files):
                 if i in members:
                     kept[i] = record.numpy()
             yield from _in_order(kept, keys)
@@ -185,6 +185,11 @@ def canonical_records(
         generate, output_signature=tf.TensorSpec([], tf.string)
     )
     return dataset.apply(tf.data.experimental.assert_cardinality(len(keys)))
+
+
+def _read(files: list[str]):
+    """(read index, serialized record) of every record of `files`, in file order."""
+    return enumerate(without_autotune(tf.data.TFRecordDataset(files)))
 
 
 def _in_order(held: dict[int, bytes], keys: list[bytes]) -> list[bytes]:

@@ -9,9 +9,11 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from components.ingest import beam_ingest, constants
+from components.ingest import beam_ingest, constants, video
 from components.ingest.config import IngestConfig
 from components.ingest.errors import IngestError
 from components.ingest.selection import SelectionSpec
@@ -150,3 +152,31 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
         )
     assert os.path.exists(os.path.join(out, constants.REPORT_FILE))
     assert glob.glob(os.path.join(out, constants.CONTENT_PREFIX + "*"))
+
+
+@pytest.mark.parametrize("name", sorted(REAL_CLIPS))
+def test_xvid_decodes_on_one_thread_to_the_same_frames(name):
+    """MPEG-4 Part 2 (XviD) on one FFmpeg thread, H.264 on FFmpeg's default threads
+    (video.SINGLE_THREAD_CODECS): every frame and time as OpenCV's default capture."""
+    path = str(REAL_VIDEOS / name)
+    ours, _ = video.open_capture(path)
+    default = cv2.VideoCapture(path)
+    try:
+        xvid = name.startswith("xvid")
+        assert (video.fourcc_of(ours).upper() in video.SINGLE_THREAD_CODECS) == xvid
+        expected_threads = 1 if xvid else default.get(cv2.CAP_PROP_N_THREADS)
+        assert ours.get(cv2.CAP_PROP_N_THREADS) == expected_threads
+        count = 0
+        while True:
+            ok, frame = ours.read()
+            ok_default, frame_default = default.read()
+            assert ok == ok_default, f"frame {count}"
+            if not ok:
+                break
+            np.testing.assert_array_equal(frame, frame_default, err_msg=f"frame {count}")
+            assert ours.get(cv2.CAP_PROP_POS_MSEC) == default.get(cv2.CAP_PROP_POS_MSEC)
+            count += 1
+        assert count == REAL_CLIPS[name][0]
+    finally:
+        ours.release()
+        default.release()

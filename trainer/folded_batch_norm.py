@@ -94,13 +94,13 @@ def folded_conv_block(block, inputs: tf.Tensor) -> tf.Tensor:
         out = epilogue(tf.nn.conv2d(folded, kernel[0], 1, "VALID"))
         outputs = tf.reshape(out, [*shape[:-1], kernel.shape[-1]])
     else:
-        padded, spatial = conv._pad_time(inputs)
+        padded, spatial, time = conv._pad_time(inputs)
         sum_of_2d = (
             fast_conv.conv3d_as_conv2d_sum
             if isinstance(conv, fast_conv.Conv3DAsConv2D)
             else fast_conv.depthwise_conv3d_as_conv2d_sum
         )
-        outputs = sum_of_2d(padded, kernel, tuple(conv.strides), spatial, epilogue)
+        outputs = sum_of_2d(padded, kernel, tuple(conv.strides), spatial, epilogue, time)
     if inputs.shape.rank:
         outputs.set_shape(conv.compute_output_shape(inputs.shape))
     return outputs

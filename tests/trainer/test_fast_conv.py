@@ -107,6 +107,24 @@ def test_layer_matches_model_garden(case):
         assert max_abs_diff(graph, want) <= TOLERANCE
 
 
+@pytest.mark.parametrize("frames", [1, 2, 3])
+@pytest.mark.parametrize(
+    "case",
+    [dict(kernel_size=(5, 3, 3)), dict(kernel_size=(3, 3, 3), strides=2)],
+    ids=["5x3x3", "3x3x3 stride 2"],
+)
+def test_short_clips_whose_taps_read_only_padding(case, frames):
+    # Static frames: the temporal padding is never made, taps reading only padding
+    # are skipped and the others' outputs padded in the sum (_sum_over_taps).
+    layer = depthwise_conv3d(**case)
+    clip = random_clip((2, frames, 9, 8, CHANNELS), frames)
+    want = layer(clip).numpy()
+    use_fast_depthwise_conv3d(layer)
+    got = layer(clip).numpy()
+    assert got.shape == want.shape
+    assert max_abs_diff(got, want) <= TOLERANCE
+
+
 def test_gradients_match_model_garden():
     """Fine-tuning through the switched layers trains the same way."""
     layer = depthwise_conv3d((3, 3, 3), strides=(1, 2, 2), padding="causal", buffered=True)

@@ -13,9 +13,10 @@ In one run, on the same random clips, under `tf.function`, after warm-up:
 - 2plus1d stream: the stream architecture's forward over the whole clip, for
   reference (a different network, already 2D convolutions throughout: nothing
   to switch).
-Reports the median seconds per clip over a few repetitions.
+Reports the median seconds per clip over a few repetitions, at 16 clips a call by
+default: the Trainer's feature calls (batch_size 8 x train_views 2, trainer/config.py).
 
-Usage: python -m bench.backbone [--model-id a0] [--frames 8] [--size 172] [--batch 4]
+Usage: python -m bench.backbone [--model-id a0] [--frames 8] [--size 172] [--batch 16]
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def main() -> None:
     parser.add_argument("--model-id", default="a0")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=172)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=16, help="clips a call (the Trainer's)")
     parser.add_argument("--reps-slow", type=int, default=3, help="repetitions of Model Garden's 3d")
     parser.add_argument("--reps", type=int, default=10, help="repetitions of the fast paths")
     parser.add_argument("--out", default="bench_out/backbone.json")

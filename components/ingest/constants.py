@@ -15,9 +15,10 @@ SPLITS = (TRAIN, EVAL)
 RECORD_PREFIX = "data_tfrecord"  # each split's TFRecord shards: <prefix>-NNNNN-of-NNNNN
 LABELS_FILE = "labels.txt"  # the class names, one a line, in label-index order
 REPORT_FILE = "ingest_report.json"  # what was read, skipped and why (components/report/data.py)
-BAD_PREFIX = "bad_videos"  # Beam's shards of the videos that failed to decode
-WARNINGS_PREFIX = "video_warnings"  # ... of those decoded with a warning
-CONTENT_PREFIX = "video_contents"  # ... of each video's content hash (duplicates)
+# Beam's one shard of what each video gave besides its record, a JSON object a line
+# with its "kind": "bad" (failed to decode), "warn" (decoded with a warning) or
+# "content" (its content hash, for duplicates); the report carries them all.
+NOTES_PREFIX = "video_notes"
 
 
 def split_dir(output_dir: str, split: str) -> str:

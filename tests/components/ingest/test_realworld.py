@@ -151,7 +151,7 @@ def test_header_warnings_and_duplicates_reach_the_report(tmp_path):
             selection, refused, dataclasses.replace(config, duplicates="fail"), out
         )
     assert os.path.exists(os.path.join(out, constants.REPORT_FILE))
-    assert glob.glob(os.path.join(out, constants.CONTENT_PREFIX + "*"))
+    assert glob.glob(os.path.join(out, constants.NOTES_PREFIX + "*"))
 
 
 @pytest.mark.parametrize("name", sorted(REAL_CLIPS))

@@ -272,7 +272,11 @@ def clips_dataset(
             starts = spread_starts(num_real, window, views)
         return decode_windows(encoded, starts, window, resolution, boxes), parsed["label"][0]
 
+    # Traced as written: autograph would convert to_clips and what it calls from their
+    # source (nothing branches on a tensor's value in them), once per dataset.
     clips = tf.data.Dataset.zip(dataset, draws).map(
-        to_clips, num_parallel_calls=AUTOTUNE, deterministic=True
+        tf.autograph.experimental.do_not_convert(to_clips),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
     )
     return without_autotune(clips)

@@ -315,7 +315,7 @@ def open_capture(path: str) -> tuple[cv2.VideoCapture, int | None]:
     """
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
-        raise VideoDecodeError("cannot open (not a video, or an unsupported codec)")
+        raise VideoDecodeError(_why_unopened(path))
     if cap.getBackendName() == "FFMPEG" and fourcc_of(cap).upper() in SINGLE_THREAD_CODECS:
         single = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         if single.isOpened():
@@ -324,6 +324,19 @@ def open_capture(path: str) -> tuple[cv2.VideoCapture, int | None]:
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     degrees = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
     return cap, _ROTATIONS.get(degrees)
+
+
+def _why_unopened(path: str) -> str:
+    """Why OpenCV cannot open `path`, in a user's words: a file cut short (an MP4 whose
+    index, the moov box, was in the lost end: FFmpeg's `moov atom not found`) or not
+    a video it can read."""
+    try:
+        truncated, why = containers.is_truncated(path)
+    except OSError:
+        truncated = False
+    if truncated:
+        return f"cannot open: truncated ({why}); copy or download it again"
+    return "cannot open (not a video, or an unsupported codec)"
 
 
 def fourcc_of(cap: cv2.VideoCapture) -> str:

@@ -180,3 +180,20 @@ def test_xvid_decodes_on_one_thread_to_the_same_frames(name):
     finally:
         ours.release()
         default.release()
+
+
+def test_an_mp4_cut_before_its_index_is_named_truncated(tmp_path):
+    """This clip keeps its index (the moov box) after its frames, so its first 20 kB
+    open in no decoder (FFmpeg: `moov atom not found`). The error says the file was
+    cut, as the container's own sizes show, not that it is no video."""
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((REAL_VIDEOS / "h264_340x256_6fps.mp4").read_bytes()[:20_000])
+    message = r"^cannot open: truncated \(the file ends at byte 20000, its container declares \d+\)"
+    with pytest.raises(video.VideoDecodeError, match=message):
+        video.decode_clip(str(cut), FRAMES)
+    with pytest.raises(video.VideoDecodeError, match=message):
+        video.FrameReader(str(cut), FRAMES)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00garbage, not a video\xff" * 100)
+    with pytest.raises(video.VideoDecodeError, match=r"^cannot open \(not a video"):
+        video.decode_clip(str(garbage), FRAMES)

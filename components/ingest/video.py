@@ -330,13 +330,18 @@ def _why_unopened(path: str) -> str:
     """Why OpenCV cannot open `path`, in a user's words: a file cut short (an MP4 whose
     index, the moov box, was in the lost end: FFmpeg's `moov atom not found`) or not
     a video it can read."""
-    try:
-        truncated, why = containers.is_truncated(path)
-    except OSError:
-        truncated = False
+    truncated, why = _truncation(path)
     if truncated:
         return f"cannot open: truncated ({why}); copy or download it again"
     return "cannot open (not a video, or an unsupported codec)"
+
+
+def _truncation(path: str) -> tuple[bool, str]:
+    """`containers.is_truncated`, or (False, "") when the file cannot be read."""
+    try:
+        return containers.is_truncated(path)
+    except OSError:
+        return False, ""
 
 
 def fourcc_of(cap: cv2.VideoCapture) -> str:
@@ -368,10 +373,7 @@ def _judge(
     if sampler.decoded == 0:
         raise VideoDecodeError("no frame could be decoded (empty or corrupt)")
     warnings = list(sampler.warnings)
-    try:
-        truncated, why = containers.is_truncated(path)
-    except OSError:
-        truncated, why = False, ""
+    truncated, why = _truncation(path)
     if truncated:
         if strict:
             raise VideoDecodeError(f"truncated: decoded {sampler.decoded} frames; {why}")

@@ -182,24 +182,18 @@ def test_module_entry_point_with_two_workers(tiny_demo, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("verbose", [False, True])
 def test_ffmpeg_lines_about_a_damaged_video_only_with_verbose(tmp_path, verbose):
-    """A truncated MP4 among real clips from ../shared/videos: FFmpeg's own
+    """A truncated MP4 among the real clips of ../shared/videos: FFmpeg's own
     `[mov,mp4,...] moov atom not found` (av_log, ERROR) reaches the console only
     with --verbose; without it the ingest's own line names the file, once."""
     from tests.builders import cli_process
-    from tests.components.ingest.test_realworld import REAL_VIDEOS
+    from tests.components.ingest.test_realworld import (
+        REAL_CLIPS,
+        mp4_cut_before_its_index,
+        real_clips_folder,
+    )
 
-    videos = tmp_path / "videos"
-    for folder, name in [
-        ("a", "h264_340x256_30fps_short.mp4"),
-        ("a", "xvid_320x240_25fps.avi"),
-        ("b", "h264_340x256_30fps_10s.mp4"),
-        ("b", "h264_340x256_6fps.mp4"),
-    ]:
-        (videos / folder).mkdir(parents=True, exist_ok=True)
-        (videos / folder / name).write_bytes((REAL_VIDEOS / name).read_bytes())
-    # The moov atom (the index) of this file is at its end: the first 20 kB have none.
-    head = (REAL_VIDEOS / "h264_340x256_6fps.mp4").read_bytes()[:20_000]
-    (videos / "a" / "broken.mp4").write_bytes(head)
+    videos = real_clips_folder(tmp_path / "videos")
+    mp4_cut_before_its_index(videos / "camera" / "broken.mp4")
     flags = ["--eval-fraction", "0.5", "--max-bad-fraction", "0.5", *SMALL]
     result = cli_process.run_module(
         "pipeline",
@@ -213,10 +207,12 @@ def test_ffmpeg_lines_about_a_damaged_video_only_with_verbose(tmp_path, verbose)
         env={"OPENCV_FFMPEG_LOGLEVEL": None},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "4 videos written" in result.stdout
+    assert f"{len(REAL_CLIPS)} videos written" in result.stdout
     skipped = [line for line in result.stdout.splitlines() if "broken.mp4" in line]
     assert len(skipped) == 1, result.stdout
-    assert skipped[0].startswith("skipped a/broken.mp4: cannot open: truncated (the file ends at")
+    assert skipped[0].startswith(
+        "skipped camera/broken.mp4: cannot open: truncated (the file ends at"
+    )
     assert skipped[0].endswith("); copy or download it again")
     assert ("moov atom not found" in result.stderr) == verbose, result.stderr[-2000:]
 

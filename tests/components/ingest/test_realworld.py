@@ -182,12 +182,17 @@ def test_xvid_decodes_on_one_thread_to_the_same_frames(name):
         default.release()
 
 
+def mp4_cut_before_its_index(path: Path) -> Path:
+    """The first 20,000 bytes of a real MP4 whose index (the moov box) follows its
+    frames, written to `path`: no decoder opens it (FFmpeg: `moov atom not found`)."""
+    path.write_bytes((REAL_VIDEOS / "h264_340x256_6fps.mp4").read_bytes()[:20_000])
+    return path
+
+
 def test_an_mp4_cut_before_its_index_is_named_truncated(tmp_path):
-    """This clip keeps its index (the moov box) after its frames, so its first 20 kB
-    open in no decoder (FFmpeg: `moov atom not found`). The error says the file was
-    cut, as the container's own sizes show, not that it is no video."""
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes((REAL_VIDEOS / "h264_340x256_6fps.mp4").read_bytes()[:20_000])
+    """The error says the file was cut, as the container's own sizes show, not that
+    it is no video."""
+    cut = mp4_cut_before_its_index(tmp_path / "cut.mp4")
     message = r"^cannot open: truncated \(the file ends at byte 20000, its container declares \d+\)"
     with pytest.raises(video.VideoDecodeError, match=message):
         video.decode_clip(str(cut), FRAMES)

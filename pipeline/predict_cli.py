@@ -128,7 +128,7 @@ def add_parsers(sub) -> None:
         help="tflite: the states mode with the model.tflite a stream model exports beside "
         "its SavedModel (trainer.tflite)",
     )
-    p.add_argument("--threads", type=int, default=0, help="TFLite threads (0: its default)")
+    p.add_argument("--threads", type=int, default=0, help="TFLite threads (0: LiteRT's default)")
     p.add_argument("--print-every", type=int, default=1, help="print every Nth frame (0: none)")
 
 

@@ -134,7 +134,9 @@ def component_progress(
     Unless `verbose`, the console handlers that TFX, Beam and absl installed on the
     root logger are silenced for the block (the log file still gets all they carry;
     the block's own handler on the root logger stops `logging.basicConfig` adding
-    another); Python warnings, and with `keras` Keras' fit lines, go to logging.
+    another); with `verbose` and none on the root logger (the commands other than
+    `run`), the block adds one on `stream`. Python warnings, and with `keras` Keras'
+    fit lines, go to logging.
     """
     from absl import logging as absl_logging
 
@@ -146,6 +148,11 @@ def component_progress(
         file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
         ours.append(file_handler)
     silenced = [] if verbose else _console_handlers()
+    if verbose and not set(root.handlers) & set(_console_handlers()):
+        console = logging.StreamHandler(stream or sys.stderr)
+        console.setLevel(logging.INFO)
+        console.setFormatter(logging.Formatter(LOG_FORMAT))
+        ours.append(console)
     saved = [h.level for h in silenced], root.level, absl_logger.level
     for h in silenced:
         h.setLevel(_QUIET)

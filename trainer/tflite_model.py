@@ -15,6 +15,14 @@ Modes (`TrainerConfig.tflite`): 'none'; 'float' (float32 weights and ops);
 representative sample of frames and states; float32 input and output tensors,
 so the same runner serves both, as Model Garden's `int_float_fallback`; the
 last layer and the softmax stay float, see `FLOAT_OUTPUTS`).
+
+TensorFlow 2.16's converter writes the file; LiteRT (`ai_edge_litert`, the runtime
+TensorFlow's own `tf.lite.Interpreter` now points users to: its
+`_INTERPRETER_DELETION_WARNING` in `tensorflow/lite/python/interpreter.py`) runs it.
+Its XNNPACK delegate takes A0-Stream's float frame step in 2 partitions where TF
+2.16's cuts it into 17 with TFLite's own kernels between them, which made a second
+thread cost more than it gave (README, Benchmarks: 11 ms a frame on 2 threads, 3 ms
+with LiteRT).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from ai_edge_litert import interpreter as litert
 
 from trainer.inference import InferenceError, model_input
 
@@ -94,7 +103,7 @@ def convert_stream_model(
     holder.variables_ = list(classifier.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
     if mode == "float":
-        with _native_stderr_to_log():
+        with _native_stderr_to_log("tflite converter"):
             return converter.convert()
     if representative_frames is None:
         raise TFLiteError("int8 quantization needs representative frames (training records)")
@@ -102,7 +111,7 @@ def convert_stream_model(
     converter.representative_dataset = lambda: _calibration_inputs(
         function, init_states, representative_frames()
     )
-    with _native_stderr_to_log():
+    with _native_stderr_to_log("tflite converter"):
         return _quantize_with_float_outputs(converter, FLOAT_OUTPUTS)
 
 
@@ -121,7 +130,7 @@ def _quantize_with_float_outputs(converter, outputs: tuple[str, ...]) -> bytes:
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset
     )
-    interpreter = tf.lite.Interpreter(model_content=debugger.calibrated_model)
+    interpreter = litert.Interpreter(model_content=debugger.calibrated_model)
     details = interpreter.get_signature_runner(SIGNATURE).get_output_details()
     denylisted = [details[name]["name"] for name in outputs]
     debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylisted)
@@ -129,10 +138,12 @@ def _quantize_with_float_outputs(converter, outputs: tuple[str, ...]) -> bytes:
 
 
 @contextlib.contextmanager
-def _native_stderr_to_log():
-    """The converter's C++ lines (`W0000 ... Ignored output_format.`, printed to file
-    descriptor 2 before absl's logging is initialised, whatever TF_CPP_MIN_LOG_LEVEL
-    says) go to the Python log, which the run's log file gets, not to the console."""
+def _native_stderr_to_log(source: str):
+    """C++ lines printed to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says (the
+    converter's `W0000 ... Ignored output_format.`, before absl's logging is
+    initialised; LiteRT's `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`)
+    go to the Python log under `source`, which the run's log file and `--verbose`
+    get, not to the console."""
     with tempfile.TemporaryFile(mode="w+b") as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
@@ -143,7 +154,7 @@ def _native_stderr_to_log():
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():
-                logging.info("tflite converter: %s", line)
+                logging.info("%s: %s", source, line)
 
 
 def _calibration_inputs(function, init_states: dict, videos) -> Iterator[dict]:
@@ -182,14 +193,15 @@ def write_stream_tflite(
 
 
 class StreamInterpreter:
-    """Runs `model.tflite` frame by frame, carrying the states.
+    """Runs `model.tflite` frame by frame on LiteRT (XNNPACK), carrying the states.
 
     Args:
       path: the .tflite file (or a directory holding `model.tflite`).
-      num_threads: interpreter threads (None: TFLite's default).
+      num_threads: interpreter threads (None: LiteRT's default).
 
     Raises:
-      TFLiteError: no such file, or not a stream model written by `write_stream_tflite`.
+      TFLiteError: no such file, a file LiteRT cannot load (damaged, cut short), or
+        not a stream model written by `write_stream_tflite`.
     """
 
     def __init__(self, path: str, num_threads: int | None = None):
@@ -201,7 +213,15 @@ class StreamInterpreter:
                 "'int8' to export model.tflite beside the SavedModel"
             )
         self.path = path
-        self.interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads)
+        with _native_stderr_to_log("litert"):
+            try:
+                self.interpreter = litert.Interpreter(model_path=path, num_threads=num_threads)
+                self.interpreter.allocate_tensors()  # where LiteRT applies XNNPACK
+            except (ValueError, RuntimeError) as e:
+                raise TFLiteError(
+                    f"{path!r} is not a TFLite model LiteRT can load "
+                    f"({str(e).splitlines()[0].strip()}); export it again (trainer.tflite)"
+                ) from e
         if SIGNATURE not in self.interpreter.get_signature_list():
             raise TFLiteError(f"{path!r} has no {SIGNATURE!r} signature")
         self.runner = self.interpreter.get_signature_runner(SIGNATURE)

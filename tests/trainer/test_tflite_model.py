@@ -128,6 +128,21 @@ def test_missing_tflite_is_a_clear_error(tmp_path):
         tflite_model.StreamInterpreter(str(tmp_path))
 
 
+def test_a_damaged_tflite_is_a_clear_error(stream_model, tmp_path):
+    """model.tflite cut short (a copy stopped half way) or not a model at all: the
+    error names the file, what LiteRT says, and what to do."""
+    with open(os.path.join(stream_model[0].serving_model_dir, tflite_model.TFLITE_FILE), "rb") as f:
+        content = f.read()
+    for data in (content[: len(content) // 2], b"not a model\n" * 100):
+        (tmp_path / tflite_model.TFLITE_FILE).write_bytes(data)
+        with pytest.raises(tflite_model.TFLiteError) as error:
+            tflite_model.StreamInterpreter(str(tmp_path))
+        assert str(error.value) == (
+            f"{str(tmp_path / tflite_model.TFLITE_FILE)!r} is not a TFLite model LiteRT can "
+            "load (The model is not a valid Flatbuffer buffer); export it again (trainer.tflite)"
+        )
+
+
 def test_unknown_mode_is_refused():
     with pytest.raises(tflite_model.TFLiteError, match="'float' or 'int8'"):
         tflite_model.convert_stream_model(None, 32, "float16")
@@ -162,8 +177,7 @@ def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_p
     assert main([*lite_args, "--csv", str(default)]) == 0
     with open(default) as f:
         assert list(csv.reader(f)) == lite
-    # --threads 1 (the fastest on the 2-vCPU machine, README Benchmarks): same frames,
-    # same probabilities up to the summation order.
+    # --threads 1: same frames, same probabilities up to the summation order.
     one_thread = tmp_path / "one_thread.csv"
     assert main([*lite_args, "--threads", "1", "--csv", str(one_thread)]) == 0
     with open(one_thread) as f:
@@ -175,6 +189,33 @@ def test_stream_cli_tflite_runtime_writes_the_savedmodel_csv(stream_model, tmp_p
     refused = [*lite_args, "--mode", "smooth"]
     assert main(refused) == 2
     assert "--runtime tflite runs the states mode" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_litert_lines_reach_the_console_only_with_verbose(stream_model, tmp_path, verbose):
+    """LiteRT prints `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` from C++,
+    once a process, when it loads a model: `python -m pipeline stream --runtime tflite`
+    shows it only with --verbose (the frames' lines either way)."""
+    from tests.builders import cli_process
+    from tests.builders.synthetic_video import write_video
+
+    video = tmp_path / "a.avi"
+    write_video(video, num_frames=10)  # 2 frames at 5 fps
+    result = cli_process.run_module(
+        "pipeline",
+        *(["--verbose"] if verbose else []),
+        "stream",
+        "--model",
+        stream_model[0].serving_model_dir,
+        str(video),
+        "--runtime",
+        "tflite",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len([line for line in result.stdout.splitlines() if "0.20s" in line]) == 1
+    delegate = "Created TensorFlow Lite XNNPACK delegate for CPU"
+    assert (delegate in result.stderr) == verbose, result.stderr[-2000:]
 
 
 def test_converter_lines_go_to_the_log_not_the_console(capfd):

@@ -329,21 +329,20 @@ def _latency_child(model_dir: str, signature: str, output: str, warmup: int = 5)
     rng = np.random.default_rng(0)
     frames = [rng.uniform(size=(1, 1, SIZE, SIZE, 3)).astype("float32") for _ in range(16)]
     if signature.startswith(("tflite:", "tf.lite:")):  # model.tflite in model_dir
-        from trainer.tflite_model import StreamInterpreter
+        from trainer.tflite_model import TFLITE_FILE, StreamInterpreter, zero_states
 
         runtime, threads = signature.split(":")
-        interpreter = StreamInterpreter(model_dir, num_threads=int(threads))
-        states = dict(interpreter.init_states)
-        runner = interpreter.runner
         if runtime == "tf.lite":  # TensorFlow 2.16's own runtime, the one LiteRT replaced
-            runner = tf.lite.Interpreter(
-                model_path=interpreter.path, num_threads=int(threads)
-            ).get_signature_runner()
+            path = os.path.join(model_dir, TFLITE_FILE)
+            runner = tf.lite.Interpreter(path, num_threads=int(threads)).get_signature_runner()
+        else:
+            runner = StreamInterpreter(model_dir, num_threads=int(threads)).runner
+        states = zero_states(runner)
 
         def step(frame):
             nonlocal states
             out = runner(image=frame, **states)
-            states = {name: out[name] for name in interpreter.init_states}
+            states = {name: out[name] for name in states}
             out[output].sum()
 
     else:  # a SavedModel signature, <signature>[:<threads>]

@@ -21,8 +21,8 @@ TensorFlow's own `tf.lite.Interpreter` now points users to: its
 `_INTERPRETER_DELETION_WARNING` in `tensorflow/lite/python/interpreter.py`) runs it.
 Its XNNPACK delegate takes A0-Stream's float frame step in 2 partitions where TF
 2.16's cuts it into 17 with TFLite's own kernels between them, which made a second
-thread cost more than it gave (README, Benchmarks: 11 ms a frame on 2 threads, 3 ms
-with LiteRT).
+thread cost more than it gave (README, Benchmarks: 12.3 ms a frame on 2 threads, 3.3
+ms with LiteRT).
 """
 
 from __future__ import annotations
@@ -192,6 +192,13 @@ def write_stream_tflite(
     return path
 
 
+def zero_states(runner) -> dict[str, np.ndarray]:
+    """The initial states of a stream model's signature runner (LiteRT's or
+    `tf.lite`'s): every input but `image`, zeros of its shape and dtype."""
+    inputs = runner.get_input_details()
+    return {name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items() if name != "image"}
+
+
 class StreamInterpreter:
     """Runs `model.tflite` frame by frame on LiteRT (XNNPACK), carrying the states.
 
@@ -229,9 +236,7 @@ class StreamInterpreter:
         if "image" not in inputs:
             raise TFLiteError(f"{path!r} has no 'image' input: not a stream model")
         self.image_shape = tuple(inputs["image"]["shape"])
-        self.init_states = {
-            name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items() if name != "image"
-        }
+        self.init_states = zero_states(self.runner)
 
     @property
     def resolution(self) -> int:

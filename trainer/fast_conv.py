@@ -68,11 +68,9 @@ def depthwise_conv3d_as_conv2d_sum(
 ) -> tf.Tensor:
     """A depthwise 3D convolution computed as a sum of 2D ones over the temporal taps.
 
-    Time is moved to the front once (`[frames, batch, ...]`), so each tap's
-    frames are a slice of the outermost axis, which TensorFlow hands over
-    without a copy when the rows are aligned (and the transposes are free at
-    batch 1); slicing `[:, t:t + n]` instead copied the clip once per tap
-    (20% of the forward pass in a profile of A0).
+    Which frames each tap convolves, and how they get there without copying the
+    clip once per tap (slicing `[:, t:t + n]` did: 20% of the forward pass in a
+    profile of A0), is `_sum_over_taps`' choice.
 
     Args:
       padded: `[batch, frames, height, width, channels]`, padded in time (and in
@@ -112,16 +110,31 @@ def _sum_over_taps(
     `epilogue` (per-channel ops: bias, activation) runs on the 4-D sum: fused into
     the 2D convolution by TensorFlow's remapper for a single tap, which at stride 1
     folds time into the batch as it lies (`[batch * frames, ...]`, a free reshape,
-    no transposes); with several taps, in one XLA cluster with their sum and the
-    transpose back.
+    no transposes); with several taps, in one XLA cluster with their sum.
 
     `time_padding` (before, after) zero frames are not made: output frame i reads
-    padded frame i * st + t, so each tap convolves only the real frames it reads
-    (a slice of the time-major clip) and its output is padded with zero frames in
-    the XLA cluster, where the pad fuses into the sum. A conv of a zero frame is
-    exactly zero (no bias before the epilogue), so the sum is the same as over
-    padded frames. Padding the clip was a copy of it before each temporal
-    convolution: 7.5% of A0 base's forward at batch 16 on 2 cores (2026-12-07).
+    padded frame i * st + t, so each tap reads only the real frames
+    `_tap_frames` gives it and its output is padded with zero frames in the XLA
+    cluster, where the pad fuses into the sum. A conv of a zero frame is exactly
+    zero (no bias before the epilogue), so the sum is the same as over padded
+    frames. Padding the clip was a copy of it before each temporal convolution:
+    7.5% of A0 base's forward at batch 16 on 2 cores (2026-12-07).
+
+    Which frames each tap convolves:
+    - static frames, where the frames the taps do not read number at most the
+      clip's (A0 base's 8-frame clips: its 3-tap layers read 7, 8 and 7 frames,
+      2 unread; its 5-tap ones 6, 7, 8, 7 and 6, 6 unread): every tap convolves
+      the whole clip as it lies (`[batch * frames, ...]`, a free reshape) and the
+      sum reads the frames it needs from each output. The unread frames are
+      convolved in vain, but nothing is copied, where the time-major slices
+      below copy the clip once. Against those it took 5% off A0 base's forward
+      at batch 16 on 2 cores, interleaved in one process (16.9 -> 15.8 ms a
+      clip, 2026-12-07).
+    - otherwise (a streaming step, whose taps read a frame each of a few
+      buffered; temporal strides; frames unknown until run time): time is moved
+      to the front once (`[frames, batch, ...]`) so each tap's frames are a
+      slice of the outermost axis, which TensorFlow hands over without a copy
+      when the rows are aligned (free at batch 1), and the sum transposes back.
     """
     epilogue = epilogue or (lambda x: x)
     before, after = time_padding
@@ -130,36 +143,62 @@ def _sum_over_taps(
         out = epilogue(conv_2d(tf.reshape(padded, [-1, *frame_shape]), 0))
         return tf.reshape(out, [batch, frames, *get_shape_list(out)[1:]])
     out_frames = (frames + before + after - kt) // st + 1
-    time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
-    taps, spans = [], []
+    reads = _tap_frames(kt, st, frames, out_frames, before, after)
+    # Frames the taps would convolve in vain on the whole clip, against the
+    # frames the transpose to time-major copies.
+    whole_clip = isinstance(frames, int) and (
+        sum(frames - (last - first + 1) for _, first, last in reads) <= frames
+    )
+    if whole_clip:
+        folded = tf.reshape(padded, [-1, *frame_shape])
+        taps = [conv_2d(folded, t) for t, _, _ in reads]
+    else:
+        time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
+        taps = []
+        for t, first, last in reads:
+            start = first * st + t - before
+            frames_t = time_major[start : start + (last - first) * st + 1 : st]
+            taps.append(conv_2d(tf.reshape(frames_t, [-1, *frame_shape]), t))
+
+    def sum_and_unfold(taps):
+        time_axis = 1 if whole_clip else 0
+        total = None
+        for out, (t, first, last) in zip(taps, reads, strict=True):
+            if whole_clip:  # [batch, frames, ...]: the frames this tap reads
+                out = tf.reshape(out, [batch, frames, *get_shape_list(out)[1:]])
+                start = first * st + t - before
+                out = out[:, start : start + (last - first) * st + 1 : st]
+            else:  # [frames read, batch, ...]
+                out = tf.reshape(out, [last - first + 1, batch, *get_shape_list(out)[1:]])
+            if (before or after) and (first or last < out_frames - 1):  # frames of padding
+                paddings = [[0, 0]] * 5
+                paddings[time_axis] = [first, out_frames - 1 - last]
+                out = tf.pad(out, paddings)
+            total = out if total is None else total + out
+        total = epilogue(total)
+        return total if whole_clip else tf.transpose(total, [1, 0, 2, 3, 4])
+
+    # One XLA cluster reads the taps and writes the 5-D output once: the sum, the
+    # epilogue and any transpose back were four passes over the output (6% of A0
+    # base's forward on 2 cores, bench.backbone). Traced as written (nothing in it
+    # branches on a tensor's value): autograph converting it and the epilogue's
+    # activations each time cost ~0.4 s of A0's trace (2 cores, 2026-12-07).
+    return tf.function(sum_and_unfold, jit_compile=True, autograph=False)(taps)
+
+
+def _tap_frames(kt, st, frames, out_frames, before, after) -> list[tuple[int, object, object]]:
+    """(t, first, last) for each tap that reads a real frame: the output frames
+    `first..last` whose padded frame `i * st + t` is one of the clip's."""
+    reads = []
     for t in range(kt):
         first, last = 0, out_frames - 1  # every output frame (frames may be a tensor)
-        if before or after:  # those whose padded frame i * st + t is a real one
+        if before or after:  # static: _pad_time pads the clip itself otherwise
             first = max(0, -(-(before - t) // st))
             last = min(out_frames - 1, (frames - 1 + before - t) // st)
             if last < first:
                 continue  # this tap reads only padding
-        start = first * st + t - before
-        frames_t = time_major[start : start + (last - first) * st + 1 : st]
-        taps.append(conv_2d(tf.reshape(frames_t, [-1, *frame_shape]), t))
-        spans.append((first, last))
-
-    def sum_and_unfold(taps):
-        total = None
-        for out, (first, last) in zip(taps, spans, strict=True):
-            out = tf.reshape(out, [last - first + 1, batch, *get_shape_list(out)[1:]])
-            if (before or after) and (first or last < out_frames - 1):
-                out = tf.pad(out, [[first, out_frames - 1 - last]] + [[0, 0]] * 4)
-            total = out if total is None else total + out
-        total = epilogue(total)
-        return tf.transpose(total, [1, 0, 2, 3, 4])
-
-    # One XLA cluster reads the taps and writes the 5-D output once: the sum, the
-    # epilogue and the transpose were four passes over the output (6% of A0 base's
-    # forward on 2 cores, bench.backbone). Traced as written (nothing in it branches
-    # on a tensor's value): autograph converting it and the epilogue's activations
-    # each time cost ~0.4 s of A0's trace (2 cores, 2026-12-07).
-    return tf.function(sum_and_unfold, jit_compile=True, autograph=False)(taps)
+        reads.append((t, first, last))
+    return reads
 
 
 def conv3d_as_conv2d_sum(

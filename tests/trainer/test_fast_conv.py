@@ -125,6 +125,34 @@ def test_short_clips_whose_taps_read_only_padding(case, frames):
     assert max_abs_diff(got, want) <= TOLERANCE
 
 
+@pytest.mark.parametrize(
+    "frames, kernel_size, padding, buffered, transposes",
+    [
+        (8, (3, 3, 3), "same", False, 0),  # A0 base's clips: taps read 7, 8 and 7 frames
+        (8, (5, 3, 3), "same", False, 0),  # 6, 7, 8, 7, 6: 6 unread <= 8
+        (8, (3, 3, 3), "causal", False, 0),  # 6, 7, 8
+        (8, (5, 3, 3), "causal", False, 2),  # 4, 5, 6, 7, 8: 10 unread > 8, time-major
+        (3, (5, 3, 3), "same", False, 2),  # 1, 2, 3, 2, 1 of 3 frames
+        (3, (3, 3, 3), "causal", True, 2),  # a stream step: 2 buffered frames + 1
+    ],
+)
+def test_each_tap_reads_the_clip_as_it_lies_or_a_time_major_slice(
+    frames, kernel_size, padding, buffered, transposes
+):
+    # _sum_over_taps: where the taps leave at most a static clip's frames unread,
+    # they convolve it as it lies (no transpose); otherwise slices of the
+    # time-major clip (one transpose in, one back in the XLA sum). Same results.
+    layer = depthwise_conv3d(kernel_size, strides=(1, 2, 2), padding=padding, buffered=buffered)
+    clip = random_clip((2, frames, 9, 8, CHANNELS), frames)
+    want = layer(clip).numpy()
+    use_fast_depthwise_conv3d(layer)
+    forward = tf.function(layer).get_concrete_function(tf.TensorSpec(clip.shape))
+    assert op_counts(forward)["Transpose"] == transposes
+    got = forward(clip).numpy()
+    assert got.shape == want.shape
+    assert max_abs_diff(got, want) <= TOLERANCE
+
+
 def test_gradients_match_model_garden():
     """Fine-tuning through the switched layers trains the same way."""
     layer = depthwise_conv3d((3, 3, 3), strides=(1, 2, 2), padding="causal", buffered=True)

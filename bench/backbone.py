@@ -13,8 +13,11 @@ In one run, on the same random clips, under `tf.function`, after warm-up:
 - 2plus1d stream: the stream architecture's forward over the whole clip, for
   reference (a different network, already 2D convolutions throughout: nothing
   to switch).
-Reports the median seconds per clip over a few repetitions, at 16 clips a call by
-default: the Trainer's feature calls (batch_size 8 x train_views 2, trainer/config.py).
+Reports the median seconds per clip, at 16 clips a call by default: the Trainer's
+feature calls (batch_size 8 x train_views 2, trainer/config.py). Every path is traced
+and warmed up first, then timed in turns (`interleaved_seconds`: each round one call
+of Model Garden's path, then a few of each other path), so the ratios compare calls
+made under the same load.
 
 Usage: python -m bench.backbone [--model-id a0] [--frames 8] [--size 172] [--batch 16]
 """
@@ -33,16 +36,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
 
 
-def median_seconds(fn, clip, reps: int, warmup: int = 2) -> tuple[float, list[float]]:
-    """Median wall seconds of `fn(clip)` over `reps` calls, after `warmup` calls."""
-    for _ in range(warmup):
-        fn(clip)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn(clip)["head"].numpy()  # .numpy() waits for the result
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+def warmed_up(fn, clip, calls: int = 2):
+    """`fn` after `calls` calls on `clip`: traced, XLA clusters compiled."""
+    for _ in range(calls):
+        fn(clip)["head"].numpy()
+    return fn
+
+
+def interleaved_seconds(functions: dict, clip, rounds: int, reps: int) -> dict:
+    """Wall seconds of each function's calls on `clip`, measured in turns.
+
+    Each of `rounds` rounds calls the first function (the slow reference) once,
+    then every other function `ceil(reps / rounds)` times, so every path is timed
+    under the same load on a shared machine: timed one after the other, Model
+    Garden's path took 0.87 to 1.06 s a clip in runs a few hours apart, and its
+    42 s of calls and ours' 2.5 s saw different neighbours.
+
+    Returns:
+      {label: [seconds of each call]}, `.numpy()` included (it waits for the result).
+    """
+    (slow_label, *fast_labels) = functions
+    each = -(-reps // rounds)
+    times = {label: [] for label in functions}
+    for _ in range(rounds):
+        for label in (slow_label, *fast_labels):
+            for _ in range(1 if label == slow_label else each):
+                start = time.perf_counter()
+                functions[label](clip)["head"].numpy()
+                times[label].append(time.perf_counter() - start)
+    return times
 
 
 def randomize_non_kernel_weights(model, seed: int = 0) -> None:
@@ -79,8 +101,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=172)
     parser.add_argument("--batch", type=int, default=16, help="clips a call (the Trainer's)")
-    parser.add_argument("--reps-slow", type=int, default=3, help="repetitions of Model Garden's 3d")
-    parser.add_argument("--reps", type=int, default=10, help="repetitions of the fast paths")
+    parser.add_argument(
+        "--reps-slow", type=int, default=3, help="rounds: calls of Model Garden's 3d"
+    )
+    parser.add_argument("--reps", type=int, default=10, help="calls of each other path (at least)")
     parser.add_argument("--out", default="bench_out/backbone.json")
     args = parser.parse_args()
 
@@ -96,36 +120,28 @@ def main() -> None:
 
     base = build_backbone(arch_for(args.model_id, "base"))
     randomize_non_kernel_weights(base)
-    slow_fn = forward_fn(base)
-    slow_s, slow_times = median_seconds(slow_fn, clip, args.reps_slow, warmup=1)
-    slow_head = slow_fn(clip)["head"].numpy()
-
+    # Each path is traced (and its XLA clusters compiled) by a warm-up call made
+    # at its switch: a function traced earlier keeps the ops of its time.
+    slow_label, ours_label = "3d, Model Garden", "3d, ours"
+    functions = {slow_label: forward_fn(base)}
+    slow_head = functions[slow_label](clip)["head"].numpy()  # its warm-up (~15 s a call)
     switched = use_fast_depthwise_conv3d(base)
-    dw_fn = forward_fn(base)  # a new function: the old one's trace keeps the slow ops
-    dw_s, dw_times = median_seconds(dw_fn, clip, args.reps)
-    dw_diff = float(np.abs(dw_fn(clip)["head"].numpy() - slow_head).max())
-
+    functions["3d, depthwise only"] = warmed_up(forward_fn(base), clip)
     switched += use_fast_conv3d(base)
-    convs_fn = forward_fn(base)
-    convs_s, convs_times = median_seconds(convs_fn, clip, args.reps)
-    convs_diff = float(np.abs(convs_fn(clip)["head"].numpy() - slow_head).max())
-
+    functions["3d, fast convs"] = warmed_up(forward_fn(base), clip)
     folded = use_folded_batch_norm(base)
-    fast_fn = forward_fn(base)
-    fast_s, fast_times = median_seconds(fast_fn, clip, args.reps)
-    max_abs_diff = float(np.abs(fast_fn(clip)["head"].numpy() - slow_head).max())
-
+    functions[ours_label] = warmed_up(forward_fn(base), clip)
     stream = build_backbone(arch_for(args.model_id, "stream"), use_external_states=False)
-    stream_fn = forward_fn(stream)
-    stream_s, stream_times = median_seconds(stream_fn, clip, args.reps)
-
-    per_clip = {
-        "3d, Model Garden": slow_s / args.batch,
-        "3d, depthwise only": dw_s / args.batch,
-        "3d, fast convs": convs_s / args.batch,
-        "3d, ours": fast_s / args.batch,
-        "2plus1d stream": stream_s / args.batch,
+    functions["2plus1d stream"] = warmed_up(forward_fn(stream), clip)
+    diffs = {
+        label: float(np.abs(functions[label](clip)["head"].numpy() - slow_head).max())
+        for label in ("3d, depthwise only", "3d, fast convs", ours_label)
     }
+    dw_diff, convs_diff, max_abs_diff = diffs.values()
+
+    times = interleaved_seconds(functions, clip, args.reps_slow, args.reps)
+    per_clip = {label: statistics.median(ts) / args.batch for label, ts in times.items()}
+    slow_s, fast_s = per_clip[slow_label], per_clip[ours_label]
     results = {
         "model_id": args.model_id,
         "clip_shape": list(shape[1:]),
@@ -135,13 +151,7 @@ def main() -> None:
         "depthwise_conv3d_switched": switched,
         "batch_norm_folded_blocks": folded,
         "seconds_per_clip": per_clip,
-        "batch_seconds": {
-            "3d, Model Garden": slow_times,
-            "3d, depthwise only": dw_times,
-            "3d, fast convs": convs_times,
-            "3d, ours": fast_times,
-            "2plus1d stream": stream_times,
-        },
+        "batch_seconds": times,
         "speedup_ours_vs_model_garden_3d": slow_s / fast_s,
         "head_max_abs_diff_ours_vs_model_garden": max_abs_diff,
         "head_max_abs_diff_depthwise_only_vs_model_garden": dw_diff,
@@ -150,11 +160,11 @@ def main() -> None:
     print(
         f"MoViNet {args.model_id.upper()} backbone forward, {args.frames} frames at "
         f"{args.size}x{args.size}, batch {args.batch}, {os.cpu_count()} cores, tf.function, "
-        f"median of {args.reps_slow}/{args.reps} reps"
+        f"median of {len(times[slow_label])}/{len(times[ours_label])} calls, in turns"
     )
     print(f"{'':24}{'s per clip':>12}{'vs MG 3d':>10}")
     for label, s in per_clip.items():
-        print(f"{label:24}{s:12.4f}{slow_s / args.batch / s:9.1f}x")
+        print(f"{label:24}{s:12.4f}{slow_s / s:9.1f}x")
     print(
         f"ours vs Model Garden 3d: {results['speedup_ours_vs_model_garden_3d']:.1f}x "
         f"(goal >= 60x); {switched} layers switched, BatchNorm folded in {folded} blocks; "

@@ -147,26 +147,24 @@ def _sum_over_taps(
     # Frames the taps would convolve in vain on the whole clip, against the
     # frames the transpose to time-major copies.
     whole_clip = isinstance(frames, int) and (
-        sum(frames - (last - first + 1) for _, first, last in reads) <= frames
+        sum(frames - (last - first + 1) for _, first, last, _ in reads) <= frames
     )
     if whole_clip:
         folded = tf.reshape(padded, [-1, *frame_shape])
-        taps = [conv_2d(folded, t) for t, _, _ in reads]
+        taps = [conv_2d(folded, t) for t, _, _, _ in reads]
     else:
         time_major = tf.transpose(padded, [1, 0, 2, 3, 4])
         taps = []
-        for t, first, last in reads:
-            start = first * st + t - before
+        for t, first, last, start in reads:
             frames_t = time_major[start : start + (last - first) * st + 1 : st]
             taps.append(conv_2d(tf.reshape(frames_t, [-1, *frame_shape]), t))
 
     def sum_and_unfold(taps):
         time_axis = 1 if whole_clip else 0
         total = None
-        for out, (t, first, last) in zip(taps, reads, strict=True):
+        for out, (_, first, last, start) in zip(taps, reads, strict=True):
             if whole_clip:  # [batch, frames, ...]: the frames this tap reads
                 out = tf.reshape(out, [batch, frames, *get_shape_list(out)[1:]])
-                start = first * st + t - before
                 out = out[:, start : start + (last - first) * st + 1 : st]
             else:  # [frames read, batch, ...]
                 out = tf.reshape(out, [last - first + 1, batch, *get_shape_list(out)[1:]])
@@ -186,9 +184,10 @@ def _sum_over_taps(
     return tf.function(sum_and_unfold, jit_compile=True, autograph=False)(taps)
 
 
-def _tap_frames(kt, st, frames, out_frames, before, after) -> list[tuple[int, object, object]]:
-    """(t, first, last) for each tap that reads a real frame: the output frames
-    `first..last` whose padded frame `i * st + t` is one of the clip's."""
+def _tap_frames(kt, st, frames, out_frames, before, after) -> list[tuple]:
+    """(t, first, last, start) for each tap that reads a real frame: the output frames
+    `first..last` whose padded frame `i * st + t` is one of the clip's, and the clip's
+    frame `start` that output frame `first` reads (then every `st`-th)."""
     reads = []
     for t in range(kt):
         first, last = 0, out_frames - 1  # every output frame (frames may be a tensor)
@@ -197,7 +196,7 @@ def _tap_frames(kt, st, frames, out_frames, before, after) -> list[tuple[int, ob
             last = min(out_frames - 1, (frames - 1 + before - t) // st)
             if last < first:
                 continue  # this tap reads only padding
-        reads.append((t, first, last))
+        reads.append((t, first, last, first * st + t - before))
     return reads
 
 
